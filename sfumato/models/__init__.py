@@ -1,0 +1,1 @@
+"""Models: find, hash, identify and load checkpoints; the family table; bundled configs."""

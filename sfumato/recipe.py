@@ -1,0 +1,167 @@
+"""Recipe: everything needed to make a picture again, validated once at the edge.
+
+A Recipe is data. Every entry point (CLI, API, streams) builds one; the engine trusts it. Field names
+follow diffusers (`guidance_scale`, `num_inference_steps` is `steps` here as in infotext/API); the
+A1111 spellings live only in the infotext and /sdapi translators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sfumato.errors import RecipeError
+from sfumato.sampler_names import (
+    SAMPLER_NAMES,
+    SCHEDULE_TYPE_NAMES,
+    canonical_sampler,
+    canonical_schedule_type,
+    closest,
+    split_sampler_suffix,
+)
+
+SCHEMA_VERSION = 1
+MAX_SEED = 2**32 - 1
+
+Dtype = Literal["fp32", "fp16", "bf16"]
+NoiseSource = Literal["cpu", "device"]
+
+
+class AdapterRef(BaseModel):
+    """A LoRA or embedding applied to the model, with the weight it was applied at."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    weight: float = Field(default=1.0, ge=-10.0, le=10.0)
+    kind: Literal["lora", "embedding"] = "lora"
+    hash: str | None = Field(default=None, description="First 12 hex of the file's sha256 (A1111 'Lora hashes').")
+
+
+class Recipe(BaseModel):
+    """One request for pictures: model, prompt, sampler and sizes, seeds, adapters, device."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    model: str = Field(default="sfumato-tiny", min_length=1, description="Model name in the library.")
+    model_hash: str | None = Field(default=None, description="A1111 short hash: first 10 hex of the sha256.")
+    model_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, description="Image i of a batch uses seed + i.")
+    sampler: str = Field(default="DPM++ 2M", description="A1111 sampler name, e.g. 'Euler a', 'DPM++ 2M'.")
+    schedule_type: str = Field(default="Automatic", description="A1111 schedule type, e.g. 'Karras'.")
+    steps: int = Field(default=20, ge=1, le=150)
+    guidance_scale: float = Field(default=7.0, ge=0.0, le=30.0, description="CFG scale.")
+    width: int = Field(default=512, ge=8, le=8192)
+    height: int = Field(default=512, ge=8, le=8192)
+    batch_size: int = Field(default=1, ge=1, le=64)
+    batch_count: int = Field(default=1, ge=1, le=1000)
+    clip_skip: int = Field(default=1, ge=1, le=12)
+    adapters: tuple[AdapterRef, ...] = ()
+    device: str | None = Field(default=None, pattern=r"^(cpu|mps|cuda(:\d+)?)$")
+    dtype: Dtype | None = None
+    noise_source: NoiseSource = Field(
+        default="cpu", description="Where initial noise is drawn; 'cpu' makes a seed mean the same on every device."
+    )
+    init_image_hash: str | None = None
+    mask_hash: str | None = None
+    denoising_strength: float | None = Field(default=None, ge=0.0, le=1.0)
+    extra: tuple[tuple[str, str], ...] = Field(
+        default=(), description="Infotext keys sfumato does not interpret, kept so round trips are exact."
+    )
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _known_sampler(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        name = canonical_sampler(value)
+        if name is None:
+            suggestions = closest(value, list(SAMPLER_NAMES))
+            hint = f" Did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+            raise ValueError(
+                f"unknown sampler {value!r}.{hint} Allowed: {', '.join(SAMPLER_NAMES)}"
+            )
+        return name
+
+    @field_validator("schedule_type", mode="before")
+    @classmethod
+    def _known_schedule(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        name = canonical_schedule_type(value)
+        if name is None:
+            suggestions = closest(value, list(SCHEDULE_TYPE_NAMES))
+            hint = f" Did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+            raise ValueError(f"unknown schedule type {value!r}.{hint} Allowed: {', '.join(SCHEDULE_TYPE_NAMES)}")
+        return name
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_8(cls, value: int) -> int:
+        if value % 8:
+            lower, upper = value - value % 8, value - value % 8 + 8
+            raise ValueError(f"must be a multiple of 8, got {value} (nearest allowed: {max(lower, 8)} or {upper})")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_old_sampler_names(cls, data: Any) -> Any:
+        # Pre-1.9 A1111 infotext and API clients write "DPM++ 2M Karras" as one sampler name.
+        if isinstance(data, Mapping) and isinstance(data.get("sampler"), str):
+            sampler, schedule = split_sampler_suffix(data["sampler"])
+            if schedule is not None and data.get("schedule_type") in (None, "Automatic"):
+                data = {**data, "sampler": sampler, "schedule_type": schedule}
+        return data
+
+    @model_validator(mode="after")
+    def _resolve_automatic_schedule(self) -> Recipe:
+        # A1111 turns "Automatic" into the sampler's default schedule and writes that label into the
+        # infotext; storing the resolved label keeps Recipe -> infotext -> Recipe exact.
+        default = SAMPLER_NAMES[self.sampler].default_schedule
+        if self.schedule_type == "Automatic" and default is not None:
+            object.__setattr__(self, "schedule_type", default)
+        return self
+
+    @property
+    def pictures_per_recipe(self) -> int:
+        return self.batch_size * self.batch_count
+
+    def image_seed(self, index: int) -> int:
+        """Seed of picture `index` (0-based, across batches): seed + index, wrapping at 2**32."""
+        return (self.seed + index) % (MAX_SEED + 1)
+
+    def extra_dict(self) -> dict[str, str]:
+        return dict(self.extra)
+
+    def replace(self, **changes: Any) -> Recipe:
+        """A validated copy with some fields changed."""
+        return recipe_from(self.model_dump() | changes)
+
+
+def recipe_from(data: Mapping[str, Any]) -> Recipe:
+    """Validate `data` into a Recipe, turning pydantic's errors into one RecipeError a person can act on."""
+    try:
+        return Recipe.model_validate(dict(data))
+    except ValidationError as error:
+        raise recipe_error_from(error) from error
+
+
+def recipe_error_from(error: ValidationError) -> RecipeError:
+    """One message naming every bad field, the value received and the rule it broke."""
+    lines = []
+    first_field: str | None = None
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "recipe"
+        first_field = first_field or field
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = f"unknown field; allowed fields: {', '.join(Recipe.model_fields)}"
+        value = item.get("input")
+        shown = "" if item["type"] in ("missing", "extra_forbidden") or "got" in message else f" (got {value!r})"
+        lines.append(f"{field}: {message}{shown}")
+    return RecipeError("invalid recipe: " + "; ".join(lines), field=first_field)
