@@ -1,0 +1,86 @@
+"""The `sfumato` command line (typer). Each command builds a Recipe or asks the Studio; errors map to exit codes.
+
+Exit codes: 0 ok, 1 other error, 2 bad input (usage, recipe field, unreadable file), 3 model not found or
+refused, 4 out of memory, 5 cancelled, 6 picture not reproduced, 7 catalog error.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from sfumato.cli.context import CliContext, err_console
+from sfumato.cli.generate import again_command, generate_command, info_command
+from sfumato.cli.library import library_app
+from sfumato.cli.models import models_app
+from sfumato.errors import SfumatoError
+from sfumato.settings import Settings
+
+app = typer.Typer(
+    name="sfumato",
+    help="sfumato: a local, private text-to-image studio. Every picture carries the recipe that makes it again.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("generate", no_args_is_help=True)(generate_command)
+app.command("info", no_args_is_help=True)(info_command)
+app.command("again", no_args_is_help=True)(again_command)
+app.add_typer(models_app, name="models")
+app.add_typer(library_app, name="library")
+
+
+def _add_data_app() -> None:
+    from sfumato.train.emoji.cli import data_app
+
+    app.add_typer(data_app, name="data", help="Build datasets (the embedded model's emoji data).")
+
+
+try:
+    _add_data_app()
+except ImportError:  # the dataset builder is optional in a trimmed install
+    pass
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Optional[Path],
+        typer.Option("--home", help="Folder holding all sfumato state (default: $SFUMATO_HOME or the user data dir)."),
+    ] = None,
+) -> None:
+    """sfumato: a local, private text-to-image studio."""
+    settings = Settings(home=home) if home is not None else Settings()
+    context = CliContext(settings)
+    ctx.obj = context
+    ctx.call_on_close(context.close)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; map SfumatoError (and click's usage errors) to their exit codes."""
+    console_err = err_console()
+    try:
+        app(args=argv, prog_name="sfumato", standalone_mode=False)
+    except SfumatoError as error:
+        console_err.print(f"[bold red]error:[/] {error.message}", highlight=False)
+        if error.hint:
+            console_err.print(f"[yellow]hint:[/] {error.hint}", highlight=False)
+        return error.exit_code
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Abort:
+        console_err.print("aborted")
+        return 130
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""`sfumato generate`, `sfumato info` and `sfumato again`: make pictures, read their recipes, make them again."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from sfumato.cli.context import CliContext, err_console, out_console
+from sfumato.cli.progress import step_progress
+from sfumato.errors import BadInput, SfumatoError
+from sfumato.picture_file import describe, read_metadata
+from sfumato.studio import SavedPicture
+
+# A1111 "prompts from file" per-line options -> Recipe fields (scripts/prompts_from_file.py names).
+LINE_OPTIONS = {
+    "prompt": ("prompt", str), "negative_prompt": ("negative_prompt", str), "seed": ("seed", int),
+    "steps": ("steps", int), "cfg_scale": ("guidance_scale", float), "sampler_name": ("sampler", str),
+    "scheduler": ("schedule_type", str), "width": ("width", int), "height": ("height", int),
+    "batch_size": ("batch_size", int), "n_iter": ("batch_count", int), "clip_skip": ("clip_skip", int),
+    "sd_model": ("model", str),
+}
+
+
+def parse_size(size: str | None) -> tuple[int | None, int | None]:
+    if size is None:
+        return None, None
+    width, sep, height = size.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise BadInput(f"--size must look like WIDTHxHEIGHT, e.g. 512x768; got {size!r}")
+    return int(width), int(height)
+
+
+def parse_prompt_line(line: str, line_number: int) -> dict[str, Any]:
+    """One line of a prompts file: a plain prompt, or A1111's `--prompt "..." --steps 10 ...` form."""
+    if not line.startswith("--"):
+        return {"prompt": line}
+    try:
+        words = shlex.split(line)
+    except ValueError as error:
+        raise BadInput(f"prompts file line {line_number}: {error}") from error
+    fields: dict[str, Any] = {}
+    for position in range(0, len(words), 2):
+        key = words[position].removeprefix("--")
+        if key not in LINE_OPTIONS or position + 1 >= len(words):
+            raise BadInput(f"prompts file line {line_number}: unknown or empty option {words[position]!r}",
+                           hint=f"allowed: {', '.join('--' + k for k in LINE_OPTIONS)}")
+        name, kind = LINE_OPTIONS[key]
+        try:
+            fields[name] = kind(words[position + 1])
+        except ValueError as error:
+            raise BadInput(f"prompts file line {line_number}: {words[position]} needs a {kind.__name__}, "
+                           f"got {words[position + 1]!r}") from error
+    return fields
+
+
+def read_prompts_file(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise BadInput(f"cannot read prompts file {path}: {error.strerror}") from error
+    lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1)]
+    return [parse_prompt_line(line, n) for n, line in lines if line and not line.startswith("#")]
+
+
+def generate_command(
+    ctx: typer.Context,
+    prompt: Annotated[Optional[str], typer.Argument(help="What to picture.")] = None,
+    negative: Annotated[Optional[str], typer.Option("--negative", "-n", help="Negative prompt.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name (see `sfumato models list`).")] = None,
+    sampler: Annotated[Optional[str], typer.Option(help="A1111 sampler name, e.g. 'Euler a', 'DPM++ 2M'.")] = None,
+    schedule: Annotated[Optional[str], typer.Option(help="Schedule type: Automatic, Karras, Exponential, ...")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Sampling steps (default: the model's).")] = None,
+    cfg: Annotated[Optional[float], typer.Option(help="CFG scale (default: the model's).")] = None,
+    size: Annotated[Optional[str], typer.Option(help="WIDTHxHEIGHT (default: the model's native size).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed; -1 picks one. Picture i of a batch uses seed + i.")] = -1,
+    batch: Annotated[int, typer.Option(help="Pictures per batch.")] = 1,
+    batch_count: Annotated[int, typer.Option(help="Number of batches.")] = 1,
+    clip_skip: Annotated[Optional[int], typer.Option(help="Stop at the n-th last text-encoder layer (A1111).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:N or mps (default: the best present).")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="fp32, fp16 or bf16 (default: chosen for the device).")] = None,
+    rng: Annotated[str, typer.Option(help="Where noise is drawn: cpu (same on every device) or device.")] = "cpu",
+    out: Annotated[Optional[Path], typer.Option(help="Write pictures to this folder instead of the library.")] = None,
+    collection: Annotated[str, typer.Option(help="Library collection (folder) to save into.")] = "unsorted",
+    from_file: Annotated[Optional[Path], typer.Option(help="One prompt per line (A1111 'prompts from file').")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of {path, recipe}.")] = False,
+) -> None:
+    """Make pictures from a prompt; prints the path of each picture written."""
+    context: CliContext = ctx.obj
+    if prompt is None and from_file is None:
+        raise BadInput("give a PROMPT or --from-file FILE")
+    width, height = parse_size(size)
+    common = {
+        "negative_prompt": negative, "model": model, "sampler": sampler, "schedule_type": schedule, "steps": steps,
+        "guidance_scale": cfg, "width": width, "height": height, "seed": seed, "batch_size": batch,
+        "batch_count": batch_count, "clip_skip": clip_skip, "device": device, "dtype": dtype, "noise_source": rng,
+    }
+    lines = read_prompts_file(from_file) if from_file is not None else [{"prompt": prompt}]
+    studio = context.studio
+    recipes = [studio.new_recipe({**common, **line}) for line in lines]  # all validated before any work
+    saved: list[SavedPicture] = []
+    console = out_console()
+    for recipe in recipes:
+        with step_progress(recipe) as on_progress:
+            pictures = studio.generate(recipe, collection=collection, out_dir=out, on_progress=on_progress)
+        saved.extend(pictures)
+        if not as_json:
+            for picture in pictures:
+                console.print(str(picture.path))
+    if as_json:
+        payload = [{"path": str(p.path), "recipe": p.recipe.model_dump(mode="json")} for p in saved]
+        console.print_json(json.dumps(payload))
+
+
+def info_command(
+    files: Annotated[list[Path], typer.Argument(help="PNG (or YAML sidecar) files to read.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of {path, source, recipe}.")] = False,
+) -> None:
+    """Print the recipe a picture carries (sfumato JSON, A1111 infotext, YAML sidecar or ComfyUI graph)."""
+    failures: list[SfumatoError] = []
+    results: list[dict[str, Any]] = []
+    console, errors = out_console(), err_console()
+    for path in files:
+        try:
+            meta = read_metadata(path)
+        except SfumatoError as error:
+            failures.append(error)
+            errors.print(f"[red]error:[/] {error.message}")
+            continue
+        if as_json:
+            results.append({"path": str(path), "source": meta.source, "recipe": meta.recipe.model_dump(mode="json")})
+        else:
+            console.print(f"[bold]{path}[/]")
+            console.print(describe(meta), markup=False)
+            console.print()
+    if as_json:
+        console.print_json(json.dumps(results))
+    if failures:
+        raise typer.Exit(code=failures[0].exit_code)
+
+
+def again_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A picture made by sfumato (or any PNG with a full recipe).")],
+    device: Annotated[Optional[str], typer.Option(help="Regenerate on this device instead of the recorded one.")] = None,
+) -> None:
+    """Make a picture again from its own metadata; exit 0 only when every pixel matches."""
+    context: CliContext = ctx.obj
+    report = context.studio.again_or_raise(file, device=device)
+    console = out_console()
+    console.print(f"{file}: pixels match ({report.differing_pixels} differ)")
+    for note in report.notes:
+        console.print(f"  note: {note}")

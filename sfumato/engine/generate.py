@@ -1,0 +1,113 @@
+"""generate(): Recipe -> Pictures on a loaded diffusers pipeline. A function: no settings, no rows, no globals.
+
+Seeds: picture i of a recipe (counted across batches) uses seed + i, and each picture has its own
+torch.Generator, so a picture's noise does not depend on its batch neighbours. Noise is drawn on the CPU
+by default (A1111's "RNG: CPU"), so a seed means the same starting noise on CUDA, MPS and CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from types import MappingProxyType
+from typing import Any
+
+import torch
+
+from sfumato.engine.devices import DevicePlan
+from sfumato.engine.model_cache import LoadedModel
+from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
+from sfumato.engine.samplers import make_scheduler
+from sfumato.engine.vae_decode import decode_latents
+from sfumato.errors import RecipeError
+from sfumato.models.families import FAMILIES, Family
+from sfumato.picture import BatchPosition, Picture
+from sfumato.recipe import Recipe
+
+DTYPE_NAMES = MappingProxyType({torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"})
+
+
+def check_recipe_for_model(recipe: Recipe, model: LoadedModel) -> None:
+    """Family-dependent rules, checked once before any work (the Recipe validated the rest)."""
+    factor = model.vae_scale_factor
+    for field in ("width", "height"):
+        value = getattr(recipe, field)
+        if value % factor:
+            raise RecipeError(
+                f"{field} must be a multiple of {factor} for {FAMILIES[model.family].label} models, got {value}",
+                field=field,
+            )
+    if model.family is Family.SDXL_REFINER:
+        raise RecipeError(
+            "model: an SDXL refiner only refines an existing picture (img2img); it cannot start from a prompt alone",
+            field="model",
+        )
+
+
+def picture_recipe(recipe: Recipe, seed: int, plan: DevicePlan) -> Recipe:
+    """The recipe that makes exactly this one picture: its own seed, and the device and dtype used."""
+    return recipe.replace(
+        seed=seed, batch_size=1, batch_count=1, device=plan.device.type if plan.device.index is None
+        else f"{plan.device.type}:{plan.device.index}", dtype=DTYPE_NAMES[plan.dtype],
+    )
+
+
+def _step_callback(cancel: CancelToken | None, on_progress: ProgressFn | None, batch: int, batches: int,
+                   steps: int) -> Any:
+    def on_step_end(pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        if on_progress is not None:
+            on_progress(ProgressEvent("sample", batch, batches, step + 1, steps))
+        return {}  # observers never replace latents
+
+    return on_step_end
+
+
+def generate_batch(recipe: Recipe, model: LoadedModel, batch: int, *, cancel: CancelToken | None = None,
+                   on_progress: ProgressFn | None = None) -> list[Picture]:
+    """One batch of `recipe.batch_size` pictures; batch b starts at seed + b * batch_size."""
+    pipe, size = model.pipe, recipe.batch_size
+    seeds = [recipe.image_seed(batch * size + i) for i in range(size)]
+    noise_device = torch.device("cpu") if recipe.noise_source == "cpu" else model.plan.device
+    generators = [torch.Generator(noise_device).manual_seed(seed) for seed in seeds]
+    # A fresh scheduler per batch: diffusers schedulers keep step state between calls.
+    pipe.scheduler = make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config)
+    arguments: dict[str, Any] = {
+        "prompt": [recipe.prompt] * size,
+        "negative_prompt": [recipe.negative_prompt] * size,
+        "num_inference_steps": recipe.steps,
+        "guidance_scale": recipe.guidance_scale,
+        "width": recipe.width,
+        "height": recipe.height,
+        "generator": generators,
+        "output_type": "latent",
+        "callback_on_step_end": _step_callback(cancel, on_progress, batch, recipe.batch_count, recipe.steps),
+    }
+    if recipe.clip_skip > 1:
+        arguments["clip_skip"] = recipe.clip_skip - 1  # A1111 counts the last layer as 1, diffusers as 0
+    started = time.perf_counter()
+    with torch.inference_mode():
+        latents = pipe(**arguments).images  # (B, C, H/f, W/f)
+        sampled = time.perf_counter()
+        if on_progress is not None:
+            on_progress(ProgressEvent("decode", batch, recipe.batch_count, recipe.steps, recipe.steps))
+        pixels, warnings = decode_latents(pipe.vae, latents)
+        images = pipe.image_processor.postprocess(pixels, output_type="pil")
+    timings = MappingProxyType({"sample_s": sampled - started, "decode_s": time.perf_counter() - sampled})
+    return [
+        Picture(image, picture_recipe(recipe, seed, model.plan), BatchPosition(seeds[0], size, index),
+                timings, tuple(warnings))
+        for index, (image, seed) in enumerate(zip(images, seeds, strict=True))
+    ]
+
+
+def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None = None,
+             on_progress: ProgressFn | None = None) -> list[Picture]:
+    """All pictures of `recipe`: batch_count batches of batch_size, in seed order."""
+    check_recipe_for_model(recipe, model)
+    pictures: list[Picture] = []
+    for batch in range(recipe.batch_count):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        pictures.extend(generate_batch(recipe, model, batch, cancel=cancel, on_progress=on_progress))
+    return pictures

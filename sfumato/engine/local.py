@@ -1,0 +1,51 @@
+"""LocalEngine: runs Recipes on this machine's device, with a model cache. The concrete side of studio's Engine."""
+
+from __future__ import annotations
+
+import torch
+
+from sfumato.engine.devices import DevicePlan, DeviceProbe, DeviceRequest, plan_device, probe_devices
+from sfumato.engine.generate import generate
+from sfumato.engine.model_cache import LoadedModel, ModelCache
+from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
+from sfumato.errors import OutOfMemory, UnknownArchitecture
+from sfumato.models.library import ModelEntry, ModelLibrary
+from sfumato.picture import Picture
+from sfumato.recipe import Recipe
+
+
+class LocalEngine:
+    """Loads the recipe's model (once), plans the device, generates. Only one worker thread calls `run`."""
+
+    def __init__(self, library: ModelLibrary, *, probe: DeviceProbe | None = None) -> None:
+        self.library = library
+        self.probe = probe if probe is not None else probe_devices()
+        self.cache = ModelCache()
+
+    def plan(self, recipe: Recipe, entry: ModelEntry) -> DevicePlan:
+        request = DeviceRequest(device=recipe.device, dtype=recipe.dtype)
+        return plan_device(request, model_bytes=entry.size, width=recipe.width, height=recipe.height,
+                           batch_size=recipe.batch_size, probe=self.probe)
+
+    def load(self, recipe: Recipe, *, on_progress: ProgressFn | None = None) -> LoadedModel:
+        entry = self.library.find(recipe.model, with_hashes=False)
+        if entry.family is None:
+            raise UnknownArchitecture(f"model {recipe.model!r} cannot be loaded: {entry.error}")
+        if on_progress is not None:
+            on_progress(ProgressEvent("load", 0, recipe.batch_count, 0, recipe.steps))
+        return self.cache.get(entry, self.plan(recipe, entry))
+
+    def run(self, recipe: Recipe, *, cancel: CancelToken | None = None,
+            on_progress: ProgressFn | None = None) -> list[Picture]:
+        try:
+            model = self.load(recipe, on_progress=on_progress)
+            return generate(recipe, model=model, cancel=cancel, on_progress=on_progress)
+        except torch.OutOfMemoryError as error:
+            self.cache.clear()
+            raise OutOfMemory(
+                f"the device ran out of memory making {recipe.width}x{recipe.height} x{recipe.batch_size}",
+                hint="lower the size or batch size, or ask for offload (--offload model) / fp16",
+            ) from error
+
+    def close(self) -> None:
+        self.cache.clear()

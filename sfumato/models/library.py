@@ -1,0 +1,168 @@
+"""Model library: finds checkpoints, LoRAs and embeddings in the configured folders, names and hashes them.
+
+Folders follow A1111's layout (and ComfyUI's names for the same): `models/Stable-diffusion`,
+`models/Lora`, `embeddings`. Identification reads only safetensors headers; hashing is cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final, Mapping
+
+from sfumato.errors import ModelNotFound, SfumatoError
+from sfumato.models.families import Family
+from sfumato.models.hashing import FileHashes, HashCache, ProgressFn
+from sfumato.sampler_names import closest
+
+BUILTIN_TINY: Final = "sfumato-tiny"
+WEIGHT_SUFFIXES: Final = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+
+
+class ModelKind(StrEnum):
+    CHECKPOINT = "checkpoint"
+    LORA = "lora"
+    EMBEDDING = "embedding"
+
+
+# Sub-folders of a model root for each kind: A1111 names first, then ComfyUI's.
+KIND_FOLDERS: Final[Mapping[ModelKind, tuple[str, ...]]] = MappingProxyType({
+    ModelKind.CHECKPOINT: ("models/Stable-diffusion", "models/checkpoints"),
+    ModelKind.LORA: ("models/Lora", "models/LyCORIS", "models/loras"),
+    ModelKind.EMBEDDING: ("embeddings", "models/embeddings"),
+})
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model file or diffusers folder the library found."""
+
+    name: str  # path relative to its kind folder, without extension, '/'-separated (A1111's naming)
+    path: Path | None  # None for models the package builds itself
+    kind: ModelKind
+    family: Family | None
+    evidence: str
+    size: int
+    hashes: FileHashes | None = None
+    is_inpainting: bool = False
+    prediction_type: str | None = None
+    error: str | None = None  # why the file cannot be used (pickle, unknown layout), shown by `models list`
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.path is None
+
+    @property
+    def title(self) -> str:
+        """A1111's checkpoint title: 'name.safetensors [shorthash]'."""
+        file_name = self.path.name if self.path is not None else self.name
+        return f"{file_name} [{self.hashes.autov2}]" if self.hashes else file_name
+
+
+def _is_diffusers_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "model_index.json").is_file()
+
+
+def _candidates(folder: Path) -> Iterator[Path]:
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        if path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES and not _inside_diffusers_folder(path, folder):
+            yield path
+        elif _is_diffusers_folder(path):
+            yield path
+
+
+def _inside_diffusers_folder(path: Path, root: Path) -> bool:
+    return any(_is_diffusers_folder(parent) for parent in path.parents if parent != root and root in parent.parents)
+
+
+def _entry_name(path: Path, folder: Path) -> str:
+    relative = path.relative_to(folder)
+    return relative.with_suffix("").as_posix() if path.is_file() else relative.as_posix()
+
+
+def _builtin_entry() -> ModelEntry:
+    return ModelEntry(
+        name=BUILTIN_TINY, path=None, kind=ModelKind.CHECKPOINT, family=Family.SFUMATO_TINY,
+        evidence="built by the package from a fixed seed (untrained: pictures are noise-like)", size=0,
+    )
+
+
+def _identify_checkpoint(path: Path, name: str) -> ModelEntry:
+    # identify() reads only headers; errors become a visible entry so `models list` can explain them.
+    from sfumato.models.identify import identify
+
+    size = path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    try:
+        found = identify(path)
+    except SfumatoError as error:
+        return ModelEntry(name, path, ModelKind.CHECKPOINT, None, "", size, error=error.message)
+    return ModelEntry(
+        name, path, ModelKind.CHECKPOINT, found.family, found.evidence, size,
+        is_inpainting=found.is_inpainting, prediction_type=found.prediction_type,
+    )
+
+
+class ModelLibrary:
+    """Scans model roots; looks entries up by name, title or short hash."""
+
+    def __init__(self, roots: tuple[Path, ...], hash_cache: HashCache) -> None:
+        self.roots = roots
+        self.hash_cache = hash_cache
+
+    def folders(self, kind: ModelKind) -> list[Path]:
+        return [root / sub for root in self.roots for sub in KIND_FOLDERS[kind]]
+
+    def scan(self, kind: ModelKind = ModelKind.CHECKPOINT, *, with_hashes: bool = False,
+             on_progress: ProgressFn | None = None) -> list[ModelEntry]:
+        """Every model of `kind`; hashes are added when cached, or computed when `with_hashes`."""
+        entries = [_builtin_entry()] if kind is ModelKind.CHECKPOINT else []
+        seen: set[Path] = set()
+        for folder in self.folders(kind):
+            for path in _candidates(folder):
+                if path.resolve() in seen:
+                    continue
+                seen.add(path.resolve())
+                name = _entry_name(path, folder)
+                entry = (
+                    _identify_checkpoint(path, name) if kind is ModelKind.CHECKPOINT
+                    else ModelEntry(name, path, kind, None, "", path.stat().st_size if path.is_file() else 0)
+                )
+                entries.append(self._with_hashes(entry, compute=with_hashes, on_progress=on_progress))
+        return entries
+
+    def _with_hashes(self, entry: ModelEntry, *, compute: bool, on_progress: ProgressFn | None) -> ModelEntry:
+        if entry.path is None or not entry.path.is_file():
+            return entry
+        hashes = (
+            self.hash_cache.hashes(entry.path, on_progress=on_progress) if compute
+            else self.hash_cache.cached(entry.path)
+        )
+        return entry if hashes is None else _replace_hashes(entry, hashes)
+
+    def find(self, name: str, kind: ModelKind = ModelKind.CHECKPOINT, *, with_hashes: bool = True,
+             on_progress: ProgressFn | None = None) -> ModelEntry:
+        """The entry called `name` (name, file name, title, or AutoV2 short hash)."""
+        entries = self.scan(kind)
+        wanted = name.split(" [")[0]  # A1111 titles carry ' [hash]'
+        for entry in entries:
+            file_name = entry.path.name if entry.path is not None else entry.name
+            if wanted in (entry.name, file_name, Path(entry.name).name):
+                return self._with_hashes(entry, compute=with_hashes, on_progress=on_progress)
+        for entry in entries:  # by short hash, only where already hashed (hashing every file to look is too slow)
+            if entry.hashes is not None and name.lower() in (entry.hashes.autov2, entry.hashes.sha256):
+                return entry
+        suggestions = closest(wanted, [e.name for e in entries])
+        hint = f"did you mean {', '.join(map(repr, suggestions))}?" if suggestions else "run `sfumato models list`"
+        folders = ", ".join(str(f) for f in self.folders(kind))
+        raise ModelNotFound(f"no {kind.value} named {name!r} in the library (looked in {folders})", hint=hint)
+
+
+def _replace_hashes(entry: ModelEntry, hashes: FileHashes) -> ModelEntry:
+    return replace(entry, hashes=hashes)
