@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 
 from sfumato.cli.context import CliContext, err_console
@@ -65,21 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map SfumatoError (and click's usage errors) to their exit codes."""
     console_err = err_console()
     try:
-        app(args=argv, prog_name="sfumato", standalone_mode=False)
+        # With standalone_mode off, click returns a command's typer.Exit code instead of raising it.
+        result = app(args=argv, prog_name="sfumato", standalone_mode=False)
     except SfumatoError as error:
         console_err.print(f"[bold red]error:[/] {error.message}", highlight=False)
         if error.hint:
             console_err.print(f"[yellow]hint:[/] {error.hint}", highlight=False)
         return error.exit_code
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return done.exit_code
-    except click.ClickException as error:
-        error.show()
-        return error.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         console_err.print("aborted")
         return 130
-    return 0
+    except typer.TyperException as error:  # usage errors: unknown option, missing argument, bad value
+        error.show()  # type: ignore[attr-defined]
+        return int(getattr(error, "exit_code", 2))
+    return result if isinstance(result, int) else 0
 
 
 def entry() -> None:

@@ -71,7 +71,8 @@ def generate_batch(recipe: Recipe, model: LoadedModel, batch: int, *, cancel: Ca
     noise_device = torch.device("cpu") if recipe.noise_source == "cpu" else model.plan.device
     generators = [torch.Generator(noise_device).manual_seed(seed) for seed in seeds]
     # A fresh scheduler per batch: diffusers schedulers keep step state between calls.
-    pipe.scheduler = make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config)
+    pipe.scheduler = make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config,
+                                    noise_seed=seeds)
     arguments: dict[str, Any] = {
         "prompt": [recipe.prompt] * size,
         "negative_prompt": [recipe.negative_prompt] * size,

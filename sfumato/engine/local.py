@@ -9,6 +9,7 @@ from sfumato.engine.generate import generate
 from sfumato.engine.model_cache import LoadedModel, ModelCache
 from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
 from sfumato.errors import OutOfMemory, UnknownArchitecture
+from sfumato.models.families import FAMILIES
 from sfumato.models.library import ModelEntry, ModelLibrary
 from sfumato.picture import Picture
 from sfumato.recipe import Recipe
@@ -25,7 +26,8 @@ class LocalEngine:
     def plan(self, recipe: Recipe, entry: ModelEntry) -> DevicePlan:
         request = DeviceRequest(device=recipe.device, dtype=recipe.dtype)
         return plan_device(request, model_bytes=entry.size, width=recipe.width, height=recipe.height,
-                           batch_size=recipe.batch_size, probe=self.probe)
+                           batch_size=recipe.batch_size, probe=self.probe,
+                           vae_fp32=FAMILIES[entry.family].vae_needs_fp32 if entry.family else False)
 
     def load(self, recipe: Recipe, *, on_progress: ProgressFn | None = None) -> LoadedModel:
         entry = self.library.find(recipe.model, with_hashes=False)

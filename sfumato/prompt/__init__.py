@@ -1,0 +1,1 @@
+"""Prompts: the A1111 and Compel grammars, wildcards, themes, and encoding to conditioning (issue #5)."""

@@ -1,0 +1,1 @@
+"""Training: datasets and captions, and (later) the trainers that turn them into models and adapters."""
