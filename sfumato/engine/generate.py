@@ -21,6 +21,7 @@ from sfumato.engine.vae_decode import decode_latents
 from sfumato.errors import RecipeError
 from sfumato.models.families import FAMILIES, Family
 from sfumato.picture import BatchPosition, Picture
+from sfumato.prompt.clip_encode import encode_clip_prompts
 from sfumato.recipe import Recipe
 
 DTYPE_NAMES = MappingProxyType({torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"})
@@ -63,6 +64,20 @@ def _step_callback(cancel: CancelToken | None, on_progress: ProgressFn | None, b
     return on_step_end
 
 
+def _clip_skip_arguments(recipe: Recipe, pipe: Any, size: int, device: torch.device) -> dict[str, Any]:
+    if recipe.clip_skip <= 1:
+        return {}
+    if getattr(pipe, "text_encoder_2", None) is not None:
+        return {"clip_skip": recipe.clip_skip - 1}  # A1111 counts the last layer as 1, diffusers as 0
+    with torch.inference_mode():
+        positive, negative = (
+            encode_clip_prompts(pipe.tokenizer, pipe.text_encoder, [text] * size, clip_skip=recipe.clip_skip,
+                                device=device)
+            for text in (recipe.prompt, recipe.negative_prompt)
+        )
+    return {"prompt": None, "negative_prompt": None, "prompt_embeds": positive, "negative_prompt_embeds": negative}
+
+
 def generate_batch(recipe: Recipe, model: LoadedModel, batch: int, *, cancel: CancelToken | None = None,
                    on_progress: ProgressFn | None = None) -> list[Picture]:
     """One batch of `recipe.batch_size` pictures; batch b starts at seed + b * batch_size."""
@@ -84,8 +99,7 @@ def generate_batch(recipe: Recipe, model: LoadedModel, batch: int, *, cancel: Ca
         "output_type": "latent",
         "callback_on_step_end": _step_callback(cancel, on_progress, batch, recipe.batch_count, recipe.steps),
     }
-    if recipe.clip_skip > 1:
-        arguments["clip_skip"] = recipe.clip_skip - 1  # A1111 counts the last layer as 1, diffusers as 0
+    arguments |= _clip_skip_arguments(recipe, pipe, size, model.plan.device)
     started = time.perf_counter()
     with torch.inference_mode():
         latents = pipe(**arguments).images  # (B, C, H/f, W/f)

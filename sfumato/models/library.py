@@ -102,7 +102,8 @@ def _identify_checkpoint(path: Path, name: str) -> ModelEntry:
     try:
         found = identify(path)
     except SfumatoError as error:
-        return ModelEntry(name, path, ModelKind.CHECKPOINT, None, "", size, error=error.message)
+        reason = error.message if error.hint is None else f"{error.message}; {error.hint}"
+        return ModelEntry(name, path, ModelKind.CHECKPOINT, None, "", size, error=reason)
     return ModelEntry(
         name, path, ModelKind.CHECKPOINT, found.family, found.evidence, size,
         is_inpainting=found.is_inpainting, prediction_type=found.prediction_type,

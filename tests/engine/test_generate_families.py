@@ -81,10 +81,12 @@ def test_every_sampler_generates_and_reproduces(studio: Studio, family: Family, 
     assert first.std() > 0  # a picture, not a flat fill
 
 
-def test_clip_skip_and_cfg_change_the_picture(studio: Studio) -> None:
-    base = _pixels(studio, "tiny-sd1")
-    assert not np.array_equal(base, _pixels(studio, "tiny-sd1", clip_skip=2))
-    assert not np.array_equal(base, _pixels(studio, "tiny-sd1", guidance_scale=1.0))
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.value)
+def test_clip_skip_and_cfg_change_the_picture(studio: Studio, family: Family) -> None:
+    name = f"tiny-{family.value}"
+    base = _pixels(studio, name)
+    assert not np.array_equal(base, _pixels(studio, name, clip_skip=2))
+    assert not np.array_equal(base, _pixels(studio, name, guidance_scale=1.0))
 
 
 def test_batch_pictures_match_single_pictures_seeds(studio: Studio) -> None:

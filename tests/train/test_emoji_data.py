@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -221,7 +222,7 @@ def test_mirrored_iconify_aliases_are_drawn_mirrored() -> None:
 
 
 def test_notice_credits_every_source_with_its_license(base: Path) -> None:
-    notice = (base / "NOTICE").read_text(encoding="utf-8")
+    notice = " ".join((base / "NOTICE").read_text(encoding="utf-8").split())  # wrapped lines joined
     for needle in ("Copyright 2020 Twitter, Inc and other contributors", "CC-BY 4.0",
                    "https://creativecommons.org/licenses/by/4.0/", "Noto Emoji", "Apache License 2.0",
                    "Copyright (c) Microsoft Corporation", "MIT License", "emojibase-data 17.0.0",
@@ -264,3 +265,14 @@ def test_cli_prints_counts_per_style_and_skip_reasons(tmp_path: Path) -> None:
     assert "held-out concept" in result.output and "skin-tone variant" in result.output
     assert "openmoji-style" in result.output and "holdout-concepts" in result.output
     assert len(_rows(tmp_path / "ds" / "base")) == 2 * 5  # 5 labelled base subjects in 2 styles
+
+
+def test_sfumato_data_build_emoji_uses_the_home_cache(tmp_path: Path) -> None:
+    from sfumato.cli import main
+
+    home = tmp_path / "home"
+    shutil.copytree(CACHE, home / "cache" / "npm")  # as an earlier online run would have left it
+    code = main(["--home", str(home), "data", "build-emoji", str(tmp_path / "ds"), "--size", "16",
+                 "--styles", "fluent-3d"])
+    assert code == 0
+    assert (tmp_path / "ds" / "base" / "images" / "fluent-3d" / "rocket.png").is_file()

@@ -133,7 +133,7 @@ def _build(
     metadata = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     atomic_write_bytes(out / "metadata.jsonl", metadata.encode("utf-8"))
     atomic_write_bytes(out / "NOTICE", notice_text(sources, size=size, title=title).encode("utf-8"))
-    _prune_stale(out, {row["file_name"] for row in rows})
+    _prune_stale(out, {str(row["file_name"]) for row in rows})
     written = Counter(entry.source.style for entry in entries)
     return DatasetReport(
         out, size, MappingProxyType({s.style: written[s.style] for s in sources}),

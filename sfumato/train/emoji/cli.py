@@ -58,7 +58,7 @@ def build_emoji_command(
         help=f"Styles, comma-separated or repeated (default all: {','.join(BASE_STYLES)}).")] = None,
     limit: Annotated[int | None, typer.Option(help="At most N pictures per style (a quick sample).")] = None,
     holdouts: Annotated[bool, typer.Option(
-        "--holdouts", help="Also build the hold-out datasets: OpenMoji style and held-out concepts.")] = False,
+        "--holdouts", help="Also build the hold-out sets: OpenMoji style and held-out concepts.")] = False,
     skin_tones: Annotated[bool, typer.Option("--skin-tones", help="Keep skin-tone variants.")] = False,
     cache: Annotated[Path | None, typer.Option(help="npm tarball cache (default <home>/cache/npm).")] = None,
 ) -> None:

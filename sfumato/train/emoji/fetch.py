@@ -75,8 +75,7 @@ def _npm_pack(package: NpmPackage, folder: Path) -> dict[str, str]:
             command, cwd=folder, capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False
         )
     except FileNotFoundError as e:
-        raise SfumatoError("npm pack: the npm command was not found", hint="install Node.js (npm >= 9)") \
-            from e
+        raise SfumatoError("npm pack: the npm command was not found", hint="install Node.js (npm 9+)") from e
     if done.returncode != 0:
         detail = done.stderr.strip()[-500:]
         raise SfumatoError(f"npm pack {package.spec} failed (exit {done.returncode}): {detail}")

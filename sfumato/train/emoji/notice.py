@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from typing import Final
 
@@ -40,9 +41,17 @@ def notice_text(sources: Iterable[ImageSource], *, size: int, title: str) -> str
         "--------",
     ]
     for source in sources:
-        package = source.package
-        lines += [f"* {source.style_words} ({package.spec}, {package.license}):", f"  {source.credit}", ""]
+        heading = f"* {source.style_words} ({source.package.spec}, {source.package.license}):"
+        lines += [heading, _wrap(source.credit, first="  "), ""]
     lines += ["Labels, tags and keywords", "-------------------------"]
-    lines += [f"* {label.credit}" for label in LABEL_SOURCES.values()]
+    lines += [_wrap(f"* {label.credit}", first="") for label in LABEL_SOURCES.values()]
     lines += ["", "MIT License text (applies to the sources above marked MIT)", "-" * 58, MIT_PERMISSION]
     return "\n".join(lines)
+
+
+def _wrap(text: str, *, first: str) -> str:
+    # URLs and package names must stay whole so they can be copied; wrap on spaces only.
+    return textwrap.fill(
+        text, width=100, initial_indent=first, subsequent_indent="  ",
+        break_long_words=False, break_on_hyphens=False,
+    )
