@@ -80,6 +80,7 @@ def test_captions_carry_the_style_words(base: Path) -> None:
     assert caption("avocado", "flat style") == "an avocado, flat style"
     assert caption("sparkles", "noto style") == "sparkles, noto style"
     assert caption("unicorn", "3d style") == "a unicorn, 3d style"
+    assert caption("cooking", "3d style") == "cooking, 3d style"
     assert slugify("Japanese “here” button") == "japanese-here-button"
 
 

@@ -26,6 +26,8 @@ def _article(label: str) -> str:
     last = re.split(r"[\s:]+", label.strip())[-1].lower()
     if not first[:1].islower() or (last.endswith("s") and not last.endswith(("ss", "us", "is"))):
         return ""
+    if " " not in label and label.endswith("ing"):  # an activity ("cooking"), not a thing
+        return ""
     lowered = label.lower()
     if lowered.startswith(_VOWEL_SOUND):
         return "an"
