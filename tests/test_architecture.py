@@ -69,3 +69,18 @@ def test_every_cli_command_is_documented_in_the_readme() -> None:
                    for line in readme.splitlines()):
             undocumented.append(path)
     assert not undocumented, f"CLI commands missing from README.md: {undocumented}"
+
+
+STRICT_MODULES = (
+    "sfumato/recipe.py", "sfumato/errors.py", "sfumato/catalog", "sfumato/studio.py", "sfumato/sampler_names.py",
+    "sfumato/infotext.py", "sfumato/picture_file.py", "sfumato/atomic_write.py", "sfumato/settings.py",
+)
+
+
+def test_light_modules_pass_mypy_strict() -> None:
+    mypy = shutil.which("mypy", path=str(Path(sys.executable).parent))
+    assert mypy is not None, "mypy is a test dependency: scripts/setup --test installs it"
+    # follow-imports=silent: the engine's diffusers-typed modules are checked by the tests, not by strict mypy.
+    result = subprocess.run([mypy, "--strict", "--follow-imports=silent", "--no-incremental", *STRICT_MODULES],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
