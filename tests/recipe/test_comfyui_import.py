@@ -11,7 +11,8 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from sfumato.errors import BadInput
-from sfumato.picture_file import read_metadata, recipe_from_comfyui
+from sfumato.comfyui_graph import recipe_from_comfyui
+from sfumato.picture_file import read_metadata
 from sfumato.recipe import AdapterRef
 
 # ComfyUI's default text-to-image graph (API format, as SaveImage writes it) with two LoRAs and a hires pass.
