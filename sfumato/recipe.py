@@ -122,7 +122,8 @@ class Recipe(BaseModel):
     def _resolve_automatic_schedule(self) -> Recipe:
         # A1111 turns "Automatic" into the sampler's default schedule and writes that label into the
         # infotext; storing the resolved label keeps Recipe -> infotext -> Recipe exact.
-        default = SAMPLER_NAMES[self.sampler].default_schedule
+        known = SAMPLER_NAMES.get(self.sampler)
+        default = known.default_schedule if known is not None else None
         if self.schedule_type == "Automatic" and default is not None:
             object.__setattr__(self, "schedule_type", default)
         return self

@@ -7,9 +7,10 @@ a contract test keeps both tables on the same keys.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final, Mapping
+from typing import Final
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ SAMPLER_NAMES: Final[Mapping[str, SamplerName]] = MappingProxyType({
     "DEIS": SamplerName("DEIS", is_a1111=False),
     "TCD": SamplerName("TCD", is_a1111=False),
 })
+
+# A1111 samplers and schedule types diffusers has no scheduler for. A Recipe read from another tool's
+# infotext may name them (so `sfumato info` can show it); the engine refuses to run them, saying why.
+A1111_ONLY_SAMPLERS: Final[tuple[str, ...]] = ("DPM fast", "DPM adaptive", "Restart", "DDIM CFG++")
+A1111_ONLY_SCHEDULE_TYPES: Final[tuple[str, ...]] = ("Polyexponential", "KL Optimal", "Align Your Steps", "Normal", "DDIM")
 
 # Other spellings people use (k-diffusion aliases, diffusers class stems). Resolved at the edge,
 # so a Recipe always stores the canonical name.
@@ -102,7 +108,7 @@ def closest(name: str, choices: tuple[str, ...] | list[str]) -> list[str]:
 
 def canonical_sampler(name: str) -> str | None:
     """The canonical sampler name for `name` (exact, alias, or case-insensitive), or None."""
-    if name in SAMPLER_NAMES:
+    if name in SAMPLER_NAMES or name in A1111_ONLY_SAMPLERS:
         return name
     if name in SAMPLER_ALIASES:
         return SAMPLER_ALIASES[name]
@@ -112,14 +118,15 @@ def canonical_sampler(name: str) -> str | None:
 
 def canonical_schedule_type(name: str) -> str | None:
     """The canonical schedule-type label for `name`, or None."""
-    if name in SCHEDULE_TYPE_NAMES:
+    if name in SCHEDULE_TYPE_NAMES or name in A1111_ONLY_SCHEDULE_TYPES:
         return name
     return SCHEDULE_TYPE_ALIASES.get(name)
 
 
 def split_sampler_suffix(name: str) -> tuple[str, str | None]:
     """Split pre-1.9 A1111 names such as "DPM++ 2M Karras" into ("DPM++ 2M", "Karras")."""
-    for schedule in sorted(SCHEDULE_TYPE_NAMES, key=len, reverse=True):
-        if name.endswith(" " + schedule) and name[: -len(schedule) - 1] in SAMPLER_NAMES:
+    samplers = (*SAMPLER_NAMES, *A1111_ONLY_SAMPLERS)
+    for schedule in sorted((*SCHEDULE_TYPE_NAMES, *A1111_ONLY_SCHEDULE_TYPES), key=len, reverse=True):
+        if name.endswith(" " + schedule) and name[: -len(schedule) - 1] in samplers:
             return name[: -len(schedule) - 1], schedule
     return name, None

@@ -8,6 +8,7 @@ from sfumato.engine.devices import DevicePlan, DeviceProbe, DeviceRequest, plan_
 from sfumato.engine.generate import generate
 from sfumato.engine.model_cache import LoadedModel, ModelCache
 from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
+from sfumato.engine.samplers import make_scheduler
 from sfumato.errors import OutOfMemory, UnknownArchitecture
 from sfumato.models.families import FAMILIES
 from sfumato.models.library import ModelEntry, ModelLibrary
@@ -39,6 +40,8 @@ class LocalEngine:
 
     def run(self, recipe: Recipe, *, cancel: CancelToken | None = None,
             on_progress: ProgressFn | None = None) -> list[Picture]:
+        # Refuse a sampler/schedule pair before spending seconds on loading the model.
+        make_scheduler(recipe.sampler, recipe.schedule_type, {})
         try:
             model = self.load(recipe, on_progress=on_progress)
             return generate(recipe, model=model, cancel=cancel, on_progress=on_progress)

@@ -34,7 +34,12 @@ from diffusers import (
 )
 
 from sfumato.errors import RecipeError
-from sfumato.sampler_names import SAMPLER_NAMES, SCHEDULE_TYPE_NAMES
+from sfumato.sampler_names import (
+    A1111_ONLY_SAMPLERS,
+    A1111_ONLY_SCHEDULE_TYPES,
+    SAMPLER_NAMES,
+    SCHEDULE_TYPE_NAMES,
+)
 
 
 def _frozen(**values: object) -> Mapping[str, object]:
@@ -156,6 +161,11 @@ IGNORED_CONFIG_KEYS: Final[Mapping[type[SchedulerMixin], frozenset[str]]] = Mapp
 
 
 def _spec(sampler: str) -> SamplerSpec:
+    if sampler in A1111_ONLY_SAMPLERS:
+        raise RecipeError(
+            f"sampler {sampler!r} is an A1111 (k-diffusion) sampler with no diffusers scheduler, so sfumato can "
+            f"read it from a picture but not run it; choose one of: {', '.join(SAMPLERS)}", field="sampler"
+        )
     try:
         return SAMPLERS[sampler]
     except KeyError:
@@ -220,6 +230,12 @@ def make_scheduler(
         RecipeError: unknown sampler or schedule type, or a pair the scheduler class cannot honour.
     """
     spec = _spec(sampler)
+    if schedule_type in A1111_ONLY_SCHEDULE_TYPES:
+        raise RecipeError(
+            f"schedule_type {schedule_type!r} is an A1111 schedule with no diffusers equivalent, so sfumato can "
+            f"read it from a picture but not run it; choose one of: {', '.join(SCHEDULE_TYPE_NAMES)}",
+            field="schedule_type",
+        )
     if schedule_type not in SCHEDULE_TYPES:
         raise RecipeError(
             f"schedule_type {schedule_type!r} is not known; valid: {', '.join(SCHEDULE_TYPE_NAMES)}",

@@ -129,3 +129,17 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["--help"], ["generate", "--help"], ["models", "--help"], ["library", "search", "--help"]):
         code, out, _ = run(capsys, *argv)
         assert code == 0 and "Usage" in out
+
+
+def test_a1111_only_sampler_reads_but_does_not_run(home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    picture = tmp_path / "a1111.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "an owl\nSteps: 20, Sampler: DPM adaptive, Schedule type: Align Your Steps, "
+                                "CFG scale: 7, Seed: 1, Size: 64x64, Model: sfumato-tiny, Version: v1.10.1")
+    Image.new("RGB", (64, 64)).save(picture, pnginfo=info)
+    code, out, err = run(capsys, "info", str(picture), "--json")
+    assert code == 0, err
+    recipe = json.loads(out)[0]["recipe"]
+    assert (recipe["sampler"], recipe["schedule_type"]) == ("DPM adaptive", "Align Your Steps")
+    code, _, err = run(capsys, "again", str(picture))
+    assert code == 2 and "'DPM adaptive' is an A1111 (k-diffusion) sampler" in err
