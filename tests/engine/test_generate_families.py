@@ -99,3 +99,17 @@ def test_batch_pictures_match_single_pictures_seeds(studio: Studio) -> None:
     # Same noise per seed: batched and single runs agree up to batched-kernel rounding.
     difference = np.abs(np.asarray(single.image, dtype=int) - np.asarray(pictures[1].image, dtype=int))
     assert difference.max() <= 2
+
+
+def test_switching_models_frees_the_previous_pipeline(studio: Studio) -> None:
+    import gc
+    import weakref
+
+    engine = studio.engine
+    first = engine.load(studio.new_recipe({"prompt": "x", "model": "tiny-sd1", "seed": 1}))
+    assert engine.load(studio.new_recipe({"prompt": "y", "model": "tiny-sd1", "seed": 2})) is first  # cached
+    unet = weakref.ref(first.pipe.unet)
+    del first
+    engine.load(studio.new_recipe({"prompt": "x", "model": "tiny-sdxl", "seed": 1}))
+    gc.collect()
+    assert unet() is None, "the previous model's weights are still referenced after switching"
