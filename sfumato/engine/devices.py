@@ -289,7 +289,8 @@ def apply_plan(pipe: Any, plan: DevicePlan) -> None:
     _use_sdpa(pipe)
     pipe.remove_all_hooks()  # a cached pipeline may carry an earlier plan's offload hooks
     home = plan.device if plan.offload == "none" else torch.device("cpu")
-    pipe.to(home, plan.dtype)
+    if pipe.device != home or pipe.dtype != plan.dtype:  # a no-op .to() still logs a float32 warning
+        pipe.to(home, plan.dtype)
     if plan.vae_dtype is not None:
         pipe.vae.to(dtype=plan.vae_dtype)
     if plan.offload == "model":
