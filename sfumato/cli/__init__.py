@@ -16,6 +16,7 @@ from sfumato.cli.context import CliContext, err_console
 from sfumato.cli.generate import again_command, generate_command, info_command
 from sfumato.cli.library import library_app
 from sfumato.cli.models import models_app
+from sfumato.cli.prompt import prompt_app
 from sfumato.errors import SfumatoError
 from sfumato.settings import Settings
 
@@ -31,6 +32,7 @@ app.command("info", no_args_is_help=True)(info_command)
 app.command("again", no_args_is_help=True)(again_command)
 app.add_typer(models_app, name="models")
 app.add_typer(library_app, name="library")
+app.add_typer(prompt_app, name="prompt")
 
 
 def _add_data_app() -> None:

@@ -78,6 +78,10 @@ _OPENCLIP_LAYER: Final = MappingProxyType({
 
 def to_original_state_dict(pipe: DiffusionPipeline, family: Family) -> dict[str, Tensor]:
     """Every weight of `pipe` under the key (and shape) the original single-file layout of `family` uses."""
+    if family not in TEXT_ENCODERS:
+        raise UnknownArchitecture(
+            f"family: {family.value!r} has no original single-file layout; known: {sorted(f.value for f in TEXT_ENCODERS)}"
+        )
     out = {UNET_PREFIX + k: v for k, v in unet_to_original(pipe.unet.state_dict(), pipe.unet.config).items()}
     out |= {VAE_PREFIX + k: v for k, v in vae_to_original(pipe.vae.state_dict()).items()}
     for attr, prefix, layout in TEXT_ENCODERS[family]:

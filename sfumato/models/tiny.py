@@ -6,10 +6,11 @@ and 77 positions, with the tokenizer files shipped in `sfumato/models/tokenizers
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final, Literal, Mapping
+from typing import Any, Final, Literal
 
 import torch
 from diffusers import (
@@ -27,6 +28,7 @@ from diffusers import (
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
+from sfumato.errors import UnknownArchitecture
 from sfumato.models.families import FAMILIES, Family
 
 TOKENIZERS: Final = Path(__file__).resolve().parent / "tokenizers"
@@ -72,7 +74,7 @@ TINY_SHAPES: Final[Mapping[Family, TinyShape]] = MappingProxyType({
     Family.SFUMATO_TINY: TinyShape("sd"),
 })
 
-_SCHEDULERS: Final[Mapping[SchedulerName, type[SchedulerMixin]]] = MappingProxyType({
+_SCHEDULERS: Final[Mapping[SchedulerName, Any]] = MappingProxyType({  # scheduler classes
     "pndm": PNDMScheduler,
     "ddim": DDIMScheduler,
     "euler": EulerDiscreteScheduler,
@@ -89,10 +91,15 @@ _SCHEDULER_EXTRAS: Final[Mapping[SchedulerName, Mapping[str, object]]] = Mapping
 
 def build_tiny_pipeline(family: Family, *, seed: int = 0) -> DiffusionPipeline:
     """A real diffusers pipeline of `family`'s layout with tiny widths; the same seed gives the same weights."""
+    if family not in TINY_SHAPES:
+        raise UnknownArchitecture(
+            f"family: no tiny build for {family.value!r}; tiny builds exist for {sorted(f.value for f in TINY_SHAPES)}"
+        )
     shape = TINY_SHAPES[family]
     # fork_rng keeps the caller's global torch RNG untouched by the seeding below.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        pipe: Any  # diffusers' pipeline classes declare their components untyped
         if shape.layout == "sd":
             pipe = _sd_pipeline(family, shape)
         else:
@@ -176,10 +183,10 @@ def _unet(shape: TinyShape, cross_attention_dim: int, *, add_embed_dim: int | No
     )
 
 
-def _sd_pipeline(family: Family, shape: TinyShape) -> StableDiffusionPipeline:
+def _sd_pipeline(family: Family, shape: TinyShape) -> DiffusionPipeline:
     pad_zero = shape.text_act == "gelu"  # SD2's OpenCLIP tokenizer pads with "!"
     text_encoder = CLIPTextModel(_text_config(CLIP_L_WIDTH, shape.text_act, pad_zero=pad_zero, projection=False))
-    return StableDiffusionPipeline(
+    pipe: DiffusionPipeline = StableDiffusionPipeline(
         vae=_vae(sdxl=False),
         text_encoder=text_encoder,
         tokenizer=load_clip_tokenizer(pad_zero=pad_zero),
@@ -189,6 +196,7 @@ def _sd_pipeline(family: Family, shape: TinyShape) -> StableDiffusionPipeline:
         feature_extractor=None,
         requires_safety_checker=False,
     )
+    return pipe
 
 
 def _sdxl_pipeline(family: Family, shape: TinyShape) -> DiffusionPipeline:
@@ -210,6 +218,9 @@ def _sdxl_pipeline(family: Family, shape: TinyShape) -> DiffusionPipeline:
         "unet": _unet(shape, context, add_embed_dim=add_embed_dim),
         "scheduler": _scheduler(family),
     }
+    pipe: DiffusionPipeline
     if refiner:
-        return StableDiffusionXLImg2ImgPipeline(**parts, requires_aesthetics_score=True)
-    return StableDiffusionXLPipeline(**parts)
+        pipe = StableDiffusionXLImg2ImgPipeline(**parts, requires_aesthetics_score=True)
+    else:
+        pipe = StableDiffusionXLPipeline(**parts)
+    return pipe

@@ -1,0 +1,89 @@
+"""`sfumato prompt parse|explain`: how a prompt will be read, without loading a model (explain loads a tokenizer)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Final
+
+import typer
+
+from sfumato.cli.context import out_console
+from sfumato.prompt.chunks import CHUNK_LENGTH, chunk_fragments, load_tokenizer
+from sfumato.prompt.compel_syntax import SyntaxChoice
+from sfumato.prompt.parse import ParsedPrompt, parse_prompt
+
+# Every family sfumato runs (SD 1.x/2.x, SDXL, sfumato-tiny) tokenizes with the same CLIP BPE vocabulary.
+CLIP_TOKENIZER: Final = Path(__file__).resolve().parent.parent / "models" / "tokenizers" / "clip"
+
+prompt_app = typer.Typer(help="Show how a prompt is parsed, scheduled and tokenized.", no_args_is_help=True)
+
+StepsOption = Annotated[int, typer.Option("--steps", min=1, max=150, help="Sampling steps the schedule spans.")]
+SyntaxOption = Annotated[str, typer.Option("--syntax", help="auto, a1111 or compel.")]
+
+
+def _syntax(value: str) -> SyntaxChoice:
+    if value not in ("auto", "a1111", "compel"):
+        raise typer.BadParameter(f"--syntax must be auto, a1111 or compel, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+@prompt_app.command("parse")
+def parse_command(
+    prompts: Annotated[list[str], typer.Argument(help="One or more prompts (quote each).")],
+    steps: StepsOption = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON, one object per prompt in a list.")] = False,
+    syntax: SyntaxOption = "auto",
+) -> None:
+    """Adapters, AND sub-prompts and per-step schedules: [end_at_step, text, [[fragment, weight], ...]]."""
+    parsed = [parse_prompt(text, steps=steps, syntax=_syntax(syntax)) for text in prompts]
+    if as_json:
+        typer.echo(json.dumps([item.to_dict() for item in parsed], indent=2, ensure_ascii=False))
+        return
+    for item in parsed:
+        _print_parsed(item)
+
+
+def _print_parsed(item: ParsedPrompt) -> None:
+    console = out_console()
+    console.print(f"prompt ({item.syntax}): {item.text}", highlight=False, markup=False, style="bold")
+    console.print(f"  stripped_prompt: {item.stripped_prompt!r}", highlight=False, markup=False)
+    for adapter in item.adapters:
+        console.print(f"  adapter: {adapter.kind} {adapter.name} weight {adapter.weight:g}", highlight=False,
+                      markup=False)
+    for index, sub in enumerate(item.sub_prompts):
+        console.print(f"  sub-prompt {index + 1} ({item.combine}), weight {sub.weight:g}: {sub.text!r}",
+                      highlight=False, markup=False)
+        for entry in sub.schedule:
+            fragments = json.dumps([list(f) for f in entry.fragments], ensure_ascii=False)
+            console.print(f"    [{entry.end_at_step}, {entry.text!r}, {fragments}]", highlight=False, markup=False)
+    for warning in item.warnings:
+        console.print(f"  warning: {warning}", highlight=False, markup=False, style="yellow")
+
+
+@prompt_app.command("explain")
+def explain_command(
+    prompt: Annotated[str, typer.Argument(help="The prompt (quoted).")],
+    model: Annotated[str, typer.Option("--model", help="Model whose tokenizer to use (all use CLIP's BPE).")]
+    = "sfumato-tiny",
+    steps: StepsOption = 20,
+    syntax: SyntaxOption = "auto",
+) -> None:
+    """Tokens per 75-token chunk with their weights, the schedule, and what the parser took out."""
+    item = parse_prompt(prompt, steps=steps, syntax=_syntax(syntax))
+    tokenizer = load_tokenizer(CLIP_TOKENIZER)
+    console = out_console()
+    _print_parsed(item)
+    removed = [f"<{a.kind}:{':'.join(a.items)}>" for a in item.adapters]
+    console.print(f"  taken out: {', '.join(removed) or 'nothing'} (model {model})", highlight=False, markup=False)
+    for index, sub in enumerate(item.sub_prompts):
+        for entry in sub.schedule:
+            chunks, count = chunk_fragments(entry.fragments, tokenizer)
+            console.print(f"  sub-prompt {index + 1}, up to step {entry.end_at_step}: {count} tokens in "
+                          f"{len(chunks)} chunk(s) of {CHUNK_LENGTH}", highlight=False, markup=False)
+            for number, chunk in enumerate(chunks):
+                words = tokenizer.convert_ids_to_tokens(list(chunk.tokens))
+                shown = [f"{w.removesuffix('</w>')}" + (f"@{m:.3g}" if m != 1.0 else "")
+                         for w, m in zip(words[1:-1], chunk.multipliers[1:-1]) if w != "<|endoftext|>"]
+                moved = f" ({chunk.moved} carried over from the last comma)" if chunk.moved else ""
+                console.print(f"    chunk {number + 1}{moved}: {' '.join(shown)}", highlight=False, markup=False)
