@@ -19,6 +19,7 @@ from PIL import Image
 from sfumato.catalog import Catalog
 from sfumato.engine.progress import CancelToken, ProgressFn
 from sfumato.errors import NotReproduced
+from sfumato.jobs import JobQueue, Worker
 from sfumato.models.families import FAMILIES
 from sfumato.models.hashing import HashCache
 from sfumato.models.library import ModelEntry, ModelLibrary
@@ -55,11 +56,13 @@ class Studio:
     """Everything a session of sfumato needs, created by `Studio.open(settings)` and closed by `close()`."""
 
     def __init__(self, settings: Settings, library: ModelLibrary, catalog: Catalog,
-                 engine: Engine | None = None) -> None:
+                 engine: Engine | None = None, jobs: JobQueue | None = None) -> None:
         self.settings = settings
         self.library = library
         self.catalog = catalog
+        self.jobs = jobs if jobs is not None else JobQueue.open(settings.home / "jobs.sqlite3")
         self._engine = engine
+        self._workers: list[Worker] = []
 
     @classmethod
     def open(cls, settings: Settings) -> Studio:
@@ -75,7 +78,22 @@ class Studio:
             self._engine = LocalEngine(self.library)
         return self._engine
 
+    def start_worker(self) -> Worker:
+        """Own the job queue (one process per home) and start a thread running its jobs on the engine."""
+        self.jobs.own()
+        worker = Worker(self.jobs, run=self._run_on_engine, catalog=self.catalog)
+        worker.start()
+        self._workers.append(worker)
+        return worker
+
+    def _run_on_engine(self, recipe: Recipe, *, cancel: CancelToken | None = None,
+                       on_progress: ProgressFn | None = None) -> list[Picture]:
+        return self.engine.run(recipe, cancel=cancel, on_progress=on_progress)  # in the worker thread only
+
     def close(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self.jobs.close()
         if self._engine is not None:
             self._engine.close()
         self.catalog.close()

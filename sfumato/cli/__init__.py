@@ -17,7 +17,10 @@ from sfumato.cli.generate import again_command, generate_command, info_command
 from sfumato.cli.library import library_app
 from sfumato.cli.models import models_app
 from sfumato.cli.prompt import prompt_app
+from sfumato.cli.serve import serve_command
 from sfumato.errors import SfumatoError
+from sfumato.train.cli import train_app
+from sfumato.train.emoji.cli import data_app
 from sfumato.settings import Settings
 
 app = typer.Typer(
@@ -33,18 +36,11 @@ app.command("again", no_args_is_help=True)(again_command)
 app.add_typer(models_app, name="models")
 app.add_typer(library_app, name="library")
 app.add_typer(prompt_app, name="prompt")
+app.command("serve")(serve_command)
 
 
-def _add_data_app() -> None:
-    from sfumato.train.emoji.cli import data_app
-
-    app.add_typer(data_app, name="data", help="Build datasets (the embedded model's emoji data).")
-
-
-try:
-    _add_data_app()
-except ImportError:  # the dataset builder is optional in a trimmed install
-    pass
+app.add_typer(data_app, name="data", help="Build datasets (the embedded model's emoji data).")
+app.add_typer(train_app, name="train", help="Train models: the embedded base model, its evaluation.")
 
 
 @app.callback()

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from sfumato.engine.conditioning import PromptPlan, plan_prompt
 from sfumato.engine.devices import DevicePlan
 from sfumato.engine.model_cache import LoadedModel
 from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
@@ -21,7 +22,6 @@ from sfumato.engine.vae_decode import decode_latents
 from sfumato.errors import RecipeError
 from sfumato.models.families import FAMILIES, Family
 from sfumato.picture import BatchPosition, Picture
-from sfumato.prompt.clip_encode import encode_clip_prompts
 from sfumato.recipe import Recipe
 
 DTYPE_NAMES = MappingProxyType({torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"})
@@ -52,34 +52,35 @@ def picture_recipe(recipe: Recipe, seed: int, plan: DevicePlan) -> Recipe:
     )
 
 
-def _step_callback(cancel: CancelToken | None, on_progress: ProgressFn | None, batch: int, batches: int,
-                   steps: int) -> Any:
-    def on_step_end(pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+def _step_callback(prompt: PromptPlan, cancel: CancelToken | None, on_progress: ProgressFn | None, batch: int,
+                   batches: int, steps: int, calls: int) -> Any:
+
+    def on_step_end(pipe: Any, call: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
         if cancel is not None:
             cancel.raise_if_cancelled()
         if on_progress is not None:
-            on_progress(ProgressEvent("sample", batch, batches, step + 1, steps))
-        return {}  # observers never replace latents
+            # Progress counts sampler steps; second-order samplers make two model calls per step.
+            on_progress(ProgressEvent("sample", batch, batches, -(-(call + 1) * steps // calls), steps))
+        # Only conditioning for the next step is ever returned: observers never replace latents.
+        return prompt.step_outputs(pipe, call)
 
     return on_step_end
 
 
-def _clip_skip_arguments(recipe: Recipe, pipe: Any, size: int, device: torch.device) -> dict[str, Any]:
-    if recipe.clip_skip <= 1:
-        return {}
-    if getattr(pipe, "text_encoder_2", None) is not None:
-        return {"clip_skip": recipe.clip_skip - 1}  # A1111 counts the last layer as 1, diffusers as 0
-    with torch.inference_mode():
-        positive, negative = (
-            encode_clip_prompts(pipe.tokenizer, pipe.text_encoder, [text] * size, clip_skip=recipe.clip_skip,
-                                device=device)
-            for text in (recipe.prompt, recipe.negative_prompt)
-        )
-    return {"prompt": None, "negative_prompt": None, "prompt_embeds": positive, "negative_prompt_embeds": negative}
+def count_model_calls(scheduler: Any, steps: int) -> int:
+    """How many UNet calls sampling makes (second-order schedulers call twice per step, as A1111 counts)."""
+    scheduler.set_timesteps(steps)
+    return len(scheduler.timesteps)
 
 
-def generate_batch(recipe: Recipe, model: LoadedModel, batch: int, *, cancel: CancelToken | None = None,
-                   on_progress: ProgressFn | None = None) -> list[Picture]:
+def _unapplied_adapters(recipe: Recipe, prompt: PromptPlan) -> tuple[str, ...]:
+    names = {a.name for a in recipe.adapters} | {tag.name for tag in prompt.schedule.adapters}
+    # TODO(#8): load LoRAs and embeddings; until then say so on every picture rather than drop them quietly.
+    return tuple(f"adapter {name!r} was not applied: LoRA loading is not implemented yet" for name in sorted(names))
+
+
+def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch: int, *,
+                   cancel: CancelToken | None = None, on_progress: ProgressFn | None = None) -> list[Picture]:
     """One batch of `recipe.batch_size` pictures; batch b starts at seed + b * batch_size."""
     pipe, size = model.pipe, recipe.batch_size
     seeds = [recipe.image_seed(batch * size + i) for i in range(size)]
@@ -89,17 +90,16 @@ def generate_batch(recipe: Recipe, model: LoadedModel, batch: int, *, cancel: Ca
     pipe.scheduler = make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config,
                                     noise_seed=seeds)
     arguments: dict[str, Any] = {
-        "prompt": [recipe.prompt] * size,
-        "negative_prompt": [recipe.negative_prompt] * size,
+        **prompt.arguments(),
         "num_inference_steps": recipe.steps,
-        "guidance_scale": recipe.guidance_scale,
         "width": recipe.width,
         "height": recipe.height,
         "generator": generators,
         "output_type": "latent",
-        "callback_on_step_end": _step_callback(cancel, on_progress, batch, recipe.batch_count, recipe.steps),
+        "callback_on_step_end": _step_callback(prompt, cancel, on_progress, batch, recipe.batch_count, recipe.steps,
+                                               prompt.model_calls),
+        "callback_on_step_end_tensor_inputs": prompt.tensor_inputs,
     }
-    arguments |= _clip_skip_arguments(recipe, pipe, size, model.plan.device)
     started = time.perf_counter()
     with torch.inference_mode():
         latents = pipe(**arguments).images  # (B, C, H/f, W/f)
@@ -108,6 +108,7 @@ def generate_batch(recipe: Recipe, model: LoadedModel, batch: int, *, cancel: Ca
             on_progress(ProgressEvent("decode", batch, recipe.batch_count, recipe.steps, recipe.steps))
         pixels, warnings = decode_latents(pipe.vae, latents)
         images = pipe.image_processor.postprocess(pixels, output_type="pil")
+    warnings = (*prompt.schedule.warnings, *_unapplied_adapters(recipe, prompt), *warnings)
     timings = MappingProxyType({"sample_s": sampled - started, "decode_s": time.perf_counter() - sampled})
     return [
         Picture(image, picture_recipe(recipe, seed, model.plan), BatchPosition(seeds[0], size, index),
@@ -120,9 +121,14 @@ def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None =
              on_progress: ProgressFn | None = None) -> list[Picture]:
     """All pictures of `recipe`: batch_count batches of batch_size, in seed order."""
     check_recipe_for_model(recipe, model)
+    # 1. Encode the prompts once for every batch, over the model calls the sampler will make.
+    calls = count_model_calls(make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config),
+                              recipe.steps)
+    prompt = plan_prompt(recipe, model.pipe, batch_size=recipe.batch_size, model_calls=calls)
+    # 2. Sample and decode batch by batch.
     pictures: list[Picture] = []
     for batch in range(recipe.batch_count):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        pictures.extend(generate_batch(recipe, model, batch, cancel=cancel, on_progress=on_progress))
+        pictures.extend(generate_batch(recipe, model, prompt, batch, cancel=cancel, on_progress=on_progress))
     return pictures

@@ -22,6 +22,7 @@ class Family(StrEnum):
     SDXL_TURBO = "sdxl-turbo"
     SD_TURBO = "sd-turbo"
     SFUMATO_TINY = "sfumato-tiny"
+    SFUMATO_EMOJI = "sfumato-emoji"  # the embedded model: MiniLM text encoder, 4x VAE (models/emoji_model.py)
 
 
 @dataclass(frozen=True)
@@ -72,5 +73,8 @@ FAMILIES: Final[Mapping[Family, FamilySpec]] = MappingProxyType({
     Family.SFUMATO_TINY: FamilySpec(
         "sfumato tiny (untrained, built from a seed)", "StableDiffusionPipeline", 64, "epsilon", "DPM++ 2M", 8, 5.0,
         None,
+    ),
+    Family.SFUMATO_EMOJI: FamilySpec(
+        "sfumato emoji (embedded, 64 px)", "StableDiffusionPipeline", 64, "epsilon", "DPM++ 2M", 12, 5.0, None
     ),
 })

@@ -16,6 +16,7 @@ from typing import Final, Literal
 from safetensors import SafetensorError, safe_open
 
 from sfumato.errors import BadInput, ModelNotFound, UnknownArchitecture, UnsafeCheckpoint
+from sfumato.models.emoji_model import emoji_evidence
 from sfumato.models.families import FAMILIES, Family
 
 PICKLE_SUFFIXES: Final = (".ckpt", ".pt", ".pth", ".bin")
@@ -88,6 +89,8 @@ def identify(path: Path) -> Identification:
         raise ModelNotFound(f"model: no file or folder at {str(path)!r}")
     if suffix != ".safetensors":
         raise BadInput(f"model file: suffix must be .safetensors (or a pickle to convert), got {suffix!r} ({path.name})")
+    if (embedded := emoji_evidence(path)) is not None:  # diffusers-named tensors, not the LDM layout below
+        return Identification(Family.SFUMATO_EMOJI, False, "epsilon", "single-file", embedded)
     return _decide(_file_facts(path), "single-file")
 
 
@@ -100,7 +103,7 @@ def _decide(facts: _Facts, layout: Literal["single-file", "diffusers"]) -> Ident
     if facts.base in _TURBO and "turbo" in hint_text:
         family = _TURBO[facts.base]
         evidence.append("'turbo' in the title, architecture or name")
-    if facts.named_family in {f.value for f in Family} and _BASE[Family(facts.named_family)] == facts.base:
+    if facts.named_family in {f.value for f in Family} and _BASE.get(Family(facts.named_family)) == facts.base:
         family = Family(facts.named_family)
         evidence.append(f"sfumato records the family as {family.value!r}")
     prediction = facts.prediction or FAMILIES[family].prediction_type
@@ -147,12 +150,12 @@ def _file_facts(path: Path) -> _Facts:
 
 def _shape_needed(key: str) -> bool:
     return key == f"{_UNET}input_blocks.0.0.weight" or (
-        key.startswith(_UNET) and (key.endswith(".proj_in.weight") or key.endswith("attn2.to_k.weight"))
+        key.startswith(_UNET) and key.endswith((".proj_in.weight", "attn2.to_k.weight"))
     )
 
 
 def _file_base(keys: frozenset[str], path: Path) -> tuple[Base, list[str]]:
-    has = lambda prefix: any(k.startswith(prefix) for k in keys)  # noqa: E731
+    has = lambda prefix: any(k.startswith(prefix) for k in keys)
     if not has(_UNET):
         raise UnknownArchitecture(f"model file: {path.name} has no UNet under {_UNET!r}; {_seen(keys)}")
     if has("conditioner.embedders.0.transformer.") and has("conditioner.embedders.1.model."):
@@ -246,11 +249,13 @@ def _folder_facts(folder: Path) -> _Facts:
     scheduler_file = folder / "scheduler" / "scheduler_config.json"
     scheduler = _read_json(scheduler_file, folder) if scheduler_file.is_file() else {}
     stated = _prediction(scheduler.get("prediction_type"))
-    context = int(unet.get("cross_attention_dim") or 0) if not isinstance(unet.get("cross_attention_dim"), list) else 0
+    width = unet.get("cross_attention_dim")
+    context = width if isinstance(width, int) else 0
+    named = unet.get(UNET_FAMILY_KEY)
     return _Facts(
         base=base, is_inpainting=unet.get("in_channels") == INPAINT_IN_CHANNELS,
         is_trimmed=base == "sdxl" and _is_trimmed(_config_depths(unet), context),
-        named_family=unet.get(UNET_FAMILY_KEY), prediction=stated, hints=(folder.name,),
+        named_family=named if isinstance(named, str) else None, prediction=stated, hints=(folder.name,),
         evidence=(*evidence, f"prediction type {stated} from the scheduler config" if stated else "no scheduler config"),
     )
 

@@ -24,6 +24,7 @@ from transformers import CLIPTokenizer
 
 from sfumato.errors import BadInput, ModelNotFound, UnsafeCheckpoint
 from sfumato.models.convert import PICKLE_SUFFIXES
+from sfumato.models.emoji_model import load_emoji_pipeline
 from sfumato.models.families import FAMILIES, Family
 from sfumato.models.identify import Identification
 
@@ -85,6 +86,8 @@ def load_pipeline(
     path = Path(path)
     if not path.exists():
         raise ModelNotFound(f"model: no file or folder at {str(path)!r}")
+    if identification.family is Family.SFUMATO_EMOJI:  # UNet + VAE in one file, MiniLM from its package
+        return load_emoji_pipeline(path, torch_dtype=torch_dtype)
     pipeline_class = _pipeline_class(identification)
     if path.is_dir():
         pipe = _load_folder(pipeline_class, path, torch_dtype=torch_dtype)

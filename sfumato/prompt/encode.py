@@ -33,13 +33,16 @@ class PromptComponents:
 
     encoders: tuple[EncoderSlot, ...]
     force_zeros_for_empty_negative: bool = False
+    # A BERT-style encoder (the embedded model's MiniLM): no 75-token CLIP chunks, an attention mask instead.
+    wordpiece: bool = False
 
     @classmethod
     def from_pipeline(cls, pipe: Any) -> PromptComponents:
         """Read the tokenizer(s) and text encoder(s) from a diffusers SD or SDXL pipeline."""
         second = getattr(pipe, "text_encoder_2", None)
         if second is None:
-            return cls((EncoderSlot(pipe.tokenizer, pipe.text_encoder, sdxl=False, pooled=False),))
+            wordpiece = getattr(pipe.tokenizer, "cls_token_id", None) is not None
+            return cls((EncoderSlot(pipe.tokenizer, pipe.text_encoder, sdxl=False, pooled=False),), wordpiece=wordpiece)
         slots = []
         if getattr(pipe, "text_encoder", None) is not None:
             slots.append(EncoderSlot(pipe.tokenizer, pipe.text_encoder, sdxl=True, pooled=False))
@@ -88,14 +91,21 @@ def _states(slot: EncoderSlot, ids: torch.Tensor, clip_skip: int) -> tuple[torch
 
 def emphasize(states: torch.Tensor, multipliers: torch.Tensor) -> torch.Tensor:
     """A1111 "Original" emphasis: multiply each token's state by its weight, then restore the original mean."""
+    if bool((multipliers == 1).all()):
+        return states  # A1111's rescale is then a ratio of equal means: skip it (it is 0/0 when the mean is 0)
     original_mean = states.mean()
     weighted = states * multipliers.reshape(1, -1, 1)  # (1, 77, hidden)
-    return weighted * (original_mean / weighted.mean())
+    new_mean = weighted.mean()
+    if new_mean == 0:
+        return weighted  # a zero-mean chunk has no mean to restore; dividing would make NaN
+    return weighted * (original_mean / new_mean)
 
 
 def encode_fragments(components: PromptComponents, fragments: tuple[tuple[str, float], ...], *,
                      clip_skip: int = 1) -> Conditioning:
     """One scheduled text's fragments -> Conditioning; chunks are concatenated along the token axis."""
+    if components.wordpiece:
+        return Conditioning(_encode_wordpiece(components.encoders[0], fragments))
     chunks, _ = chunk_fragments(fragments, components.encoders[0].tokenizer)
     per_encoder: list[torch.Tensor] = []
     pooled: torch.Tensor | None = None
@@ -110,6 +120,31 @@ def encode_fragments(components: PromptComponents, fragments: tuple[tuple[str, f
                 pooled = chunk_pooled
         per_encoder.append(torch.cat(states, dim=1))  # (1, 77 * chunks, hidden_i)
     return Conditioning(torch.cat(per_encoder, dim=-1), pooled)
+
+
+def _encode_wordpiece(slot: EncoderSlot, fragments: tuple[tuple[str, float], ...]) -> torch.Tensor:
+    """(1, max_tokens, hidden) for a BERT encoder: [CLS] tokens [SEP] [PAD]..., with the attention mask.
+
+    Unweighted text is tokenized whole, exactly as the embedded model saw its captions in training;
+    weighted fragments are tokenized one by one so each token knows its weight.
+    """
+    tokenizer, length = slot.tokenizer, slot.tokenizer.model_max_length
+    text = "".join(fragment for fragment, _ in fragments)
+    if all(weight == 1.0 for _, weight in fragments):
+        tokens = tokenizer([text], padding="max_length", max_length=length, truncation=True, return_tensors="pt")
+        ids, mask = tokens.input_ids, tokens.attention_mask
+        return slot.model(ids.to(slot.model.device), attention_mask=mask.to(slot.model.device))[0]
+    ids, weights = [tokenizer.cls_token_id], [1.0]
+    for fragment, weight in fragments:
+        piece = tokenizer(fragment, add_special_tokens=False).input_ids
+        ids, weights = ids + piece, weights + [weight] * len(piece)
+    ids, weights = ids[:length - 1] + [tokenizer.sep_token_id], weights[:length - 1] + [1.0]
+    padding = length - len(ids)
+    device = slot.model.device
+    id_tensor = torch.tensor([ids + [tokenizer.pad_token_id] * padding], device=device)
+    mask = torch.tensor([[1] * len(ids) + [0] * padding], device=device)
+    states = slot.model(id_tensor, attention_mask=mask)[0]
+    return emphasize(states, torch.tensor(weights + [1.0] * padding, dtype=states.dtype, device=device))
 
 
 def zeros_like(conditioning: Conditioning) -> Conditioning:
@@ -138,6 +173,12 @@ def pad_with_last(conditioning: Conditioning, length: int) -> Conditioning:
 
 def check_clip_skip(components: PromptComponents, clip_skip: int, parsed: ParsedPrompt) -> None:
     """Compel reads the last or the penultimate layer only; refuse what it cannot do rather than change it."""
+    if components.wordpiece and clip_skip != 1:
+        raise RecipeError(f"clip_skip {clip_skip} is not supported by this model's text encoder (MiniLM); "
+                          "allowed: 1", field="clip_skip")
+    if components.wordpiece and parsed.syntax == "compel":
+        raise RecipeError("Compel syntax needs a CLIP text encoder; write the weights in A1111 syntax, "
+                          "e.g. (word:1.2), for this model", field="prompt")
     if parsed.syntax == "compel" and (clip_skip > 2 or (components.is_sdxl and clip_skip != 1)):
         raise RecipeError(
             f"clip_skip {clip_skip} is not supported with Compel syntax on this model (allowed: 1"

@@ -76,6 +76,11 @@ class ConditioningSchedule:
         members = (*self.positive, self.negative)
         return len(self.positive) == 1 and self.positive[0].weight == 1.0 and all(len(m.entries) == 1 for m in members)
 
+    @property
+    def changes_between_steps(self) -> bool:
+        """Prompt editing or alternation somewhere: the conditioning switches during sampling."""
+        return any(len(member.entries) > 1 for member in (*self.positive, self.negative))
+
     def at_step(self, step: int) -> StepConditioning:
         """Conditioning for 0-based sampler step `step`, padded as A1111 pads cond and uncond."""
         conds = [member.at_step(step) for member in self.positive]

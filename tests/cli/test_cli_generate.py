@@ -29,6 +29,7 @@ def test_generate_prints_paths_into_the_library(home: Path, capsys: pytest.Captu
     assert all(p.with_suffix(".yaml").is_file() for p in paths)
     with Image.open(paths[0]) as image:
         assert image.size == (64, 64)
+        assert "warnings: []" in paths[0].with_suffix(".yaml").read_text()
         assert "Seed: 7," in image.text["parameters"] and "sfumato" in image.text
 
 

@@ -1,0 +1,101 @@
+"""Native API, jobs: submit a Recipe, list, get and cancel jobs, stream a job's events, interrupt and skip."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel, ConfigDict, Field
+
+from sfumato.catalog.store import validate_collection
+from sfumato.jobs import Job, JobState
+from sfumato.server.deps import LimitsDep, StudioDep
+from sfumato.server.styles import apply_styles, load_styles
+
+router = APIRouter(prefix="/api", tags=["jobs"])
+JOB_ID = Path(pattern=r"^[0-9a-f]{16}$", description="A job id (16 hex characters).")
+_EVENT_POLL_S = 0.15  # how often a stream looks for news; the queue's version counter makes a look cheap
+
+
+class JobRequest(BaseModel):
+    """A Recipe to make. Fields left out come from the model family's defaults; seed -1 picks one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: dict[str, Any] = Field(
+        default_factory=dict, description="Recipe fields (see the Recipe schema): prompt, model, steps, ...",
+        examples=[{"prompt": "a lighthouse at dusk", "steps": 20, "seed": -1}],
+    )
+    styles: list[str] = Field(default_factory=list, description="Prompt styles from styles.csv to apply first.")
+    priority: int = Field(default=0, ge=-100, le=100, description="Higher runs first.")
+    collection: str = Field(default="unsorted", description="Library collection the pictures go to.")
+    requested_by: str = Field(default="api", pattern=r"^[a-z0-9_-]{1,32}$", description="Who asked: api, web, ...")
+
+
+@router.post("/jobs", status_code=status.HTTP_201_CREATED)
+def submit_job(request: JobRequest, studio: StudioDep, limits: LimitsDep) -> Job:
+    """Queue a Recipe; returns the job (poll it, or stream /api/jobs/{id}/events)."""
+    fields = dict(request.recipe)
+    if request.styles:
+        fields["prompt"], fields["negative_prompt"] = apply_styles(
+            str(fields.get("prompt") or ""), str(fields.get("negative_prompt") or ""), request.styles,
+            load_styles(studio.settings.home),
+        )
+    validate_collection(request.collection)
+    recipe = limits.check(studio.new_recipe(fields))
+    return studio.jobs.submit(recipe, priority=request.priority, requested_by=request.requested_by,
+                              collection=request.collection)
+
+
+@router.get("/jobs")
+def list_jobs(studio: StudioDep, state: Annotated[list[JobState], Query()] = [],  # noqa: B006 (FastAPI query)
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[Job]:
+    """Jobs, newest first, optionally only those in the given states."""
+    return studio.jobs.list_jobs(state, limit=limit)
+
+
+def existing_job(studio: StudioDep, job_id: Annotated[str, JOB_ID]) -> Job:
+    return studio.jobs.get(job_id)
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job: Annotated[Job, Depends(existing_job)]) -> Job:
+    return job
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(job: Annotated[Job, Depends(existing_job)], studio: StudioDep) -> Job:
+    """Take a queued job off the queue, or stop a running one after its current step."""
+    return studio.jobs.cancel(job.id)
+
+
+@router.get("/jobs/{job_id}/events", response_class=EventSourceResponse)
+async def job_events(job: Annotated[Job, Depends(existing_job)], studio: StudioDep) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: a `job` event (the Job, with `progress`) on every change, until it is finished."""
+    version, last = -1, None
+    while not studio.jobs.is_closed:
+        if studio.jobs.version != version:
+            version = studio.jobs.version
+            current = studio.jobs.get(job.id)
+            payload = current.model_dump(mode="json")
+            if payload != last:
+                last = payload
+                yield ServerSentEvent(data=payload, event="job", id=str(version))
+            if current.state.is_final:
+                return
+        await asyncio.sleep(_EVENT_POLL_S)
+
+
+@router.post("/queue/interrupt")
+def interrupt(studio: StudioDep) -> Job | None:
+    """Stop the running job after its current step (pictures already made are kept)."""
+    return studio.jobs.interrupt()
+
+
+@router.post("/queue/skip")
+def skip(studio: StudioDep) -> Job | None:
+    """Stop the running batch and go on with the job's next batch."""
+    return studio.jobs.skip()

@@ -1,0 +1,1 @@
+"""The embedded model: its architecture, caption encoder, training loop, packaging and evaluation."""

@@ -1,0 +1,75 @@
+"""Training checkpoints: model, EMA, AdamW state and RNG state in safetensors, the step and plan in JSON.
+
+Everything a run needs to continue bit for bit: resuming at step k and training to n gives the same weights
+as training to n at once (tests/train/test_base_training.py checks it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save
+
+from sfumato.atomic_write import atomic_write_bytes
+from sfumato.errors import BadInput
+
+
+@dataclass(frozen=True)
+class CheckpointPaths:
+    tensors: Path
+    state: Path
+
+    @classmethod
+    def of(cls, run: Path, phase: str) -> CheckpointPaths:
+        folder = run / "checkpoints"
+        return cls(folder / f"{phase}.safetensors", folder / f"{phase}.json")
+
+    def exists(self) -> bool:
+        return self.tensors.is_file() and self.state.is_file()
+
+
+def save_checkpoint(paths: CheckpointPaths, *, model: torch.nn.Module, ema: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer, generator: torch.Generator, state: dict[str, Any]) -> None:
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors |= {f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()}
+    optimizer_state = optimizer.state_dict()
+    for index, slots in optimizer_state["state"].items():
+        for slot, value in slots.items():
+            tensors[f"optim.{index}.{slot}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors["rng"] = generator.get_state()
+    paths.tensors.parent.mkdir(parents=True, exist_ok=True)
+    # Tensors first, then the JSON naming the step; both carry the step, and load_checkpoint refuses a mismatch
+    # (a crash between the two writes).
+    atomic_write_bytes(paths.tensors, save(tensors, metadata={"step": str(state["step"])}))
+    payload = {**state, "param_groups": optimizer_state["param_groups"]}
+    atomic_write_bytes(paths.state, json.dumps(payload, indent=1, sort_keys=True).encode())
+
+
+def load_checkpoint(paths: CheckpointPaths, *, model: torch.nn.Module, ema: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, Any]:
+    """Restore everything in place; returns the JSON state (step, phase, ...)."""
+    state = json.loads(paths.state.read_text(encoding="utf-8"))
+    with safe_open(str(paths.tensors), framework="pt") as file:
+        saved_step = (file.metadata() or {}).get("step")
+    if saved_step != str(state.get("step")):
+        raise BadInput(f"checkpoint: {paths.tensors.name} is from step {saved_step} but {paths.state.name} "
+                       f"says {state.get('step')}; the run was interrupted while saving",
+                       hint="delete both files to restart this phase")
+    tensors = load_file(str(paths.tensors))
+    device = next(model.parameters()).device
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, strict=True)
+    slots: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, slot = key.split(".", 2)
+            # AdamW keeps `step` on the CPU and the moments beside their parameter.
+            slots.setdefault(int(index), {})[slot] = value if slot == "step" else value.to(device)
+    optimizer.load_state_dict({"state": slots, "param_groups": state.pop("param_groups")})
+    generator.set_state(tensors["rng"])
+    return state

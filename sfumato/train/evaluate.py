@@ -1,0 +1,197 @@
+"""`sfumato train eval`: score an embedded-model file with a judge classifier trained on the real pictures.
+
+The judge is a small CNN with a concept head and a style head (seeded, minutes on a CPU at 32 px). The model
+draws each paraphrased prompt (train/base/paraphrases.json) with several seeds; the report gives concept
+top-1/top-5, style accuracy on "{label}, {style words}" prompts, and diversity across seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import torch
+import torch.nn.functional as F
+from diffusers import DPMSolverMultistepScheduler
+from safetensors.torch import load_file, save_file
+
+from sfumato.atomic_write import atomic_write_bytes
+from sfumato.errors import BadInput
+from sfumato.models.emoji_model import load_emoji_pipeline
+from sfumato.train.base.data import Example, load_pixels, read_examples, to_model_range
+
+PARAPHRASES: Final = Path(__file__).resolve().parent / "base" / "paraphrases.json"
+JUDGE_SIZE: Final = 32
+STYLE_LABELS_PER_STYLE: Final = 10
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    model: Path
+    dataset: Path
+    out: Path
+    seeds: int = 4
+    steps: int = 12
+    guidance_scale: float = 5.0
+    classifier_steps: int = 3_000
+    limit: int | None = None
+    seed: int = 0
+    paraphrases: Path = PARAPHRASES
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    concept_top1: float
+    concept_top5: float
+    style_accuracy: float
+    feature_diversity: float  # mean 1 - cosine between the judge's features of one prompt's seeds
+    pixel_diversity: float  # mean absolute pixel difference (0-1) between one prompt's seeds
+    judge_accuracy: float  # the judge on its own training pictures: a ceiling for the scores above
+    prompts: int
+    skipped: tuple[str, ...]  # paraphrases whose concept is not in the dataset
+
+    def summary(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Judge(torch.nn.Module):
+    """Four stride-2 conv stages, global average pooling, two linear heads."""
+
+    def __init__(self, concepts: int, styles: int) -> None:
+        super().__init__()
+        layers: list[torch.nn.Module] = []
+        for c_in, c_out in ((3, 32), (32, 64), (64, 128), (128, 256)):
+            layers += [torch.nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), torch.nn.GroupNorm(8, c_out),
+                       torch.nn.SiLU()]
+        self.features = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+        self.concept = torch.nn.Linear(256, concepts)
+        self.style = torch.nn.Linear(256, max(1, styles))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.features(x)  # (B, 256)
+        return self.concept(features), self.style(features), features
+
+
+def _train_judge(pixels: torch.Tensor, concepts: torch.Tensor, styles: torch.Tensor, *, n_concepts: int,
+                 n_styles: int, steps: int, seed: int) -> Judge:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        judge = Judge(n_concepts, n_styles)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(judge.parameters(), lr=2e-3, weight_decay=0.05)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps)
+    for _ in range(steps):
+        index = torch.randint(len(pixels), (128,), generator=generator)
+        x = to_model_range(pixels[index])
+        # Small shifts: generated pictures are not pixel-aligned with the dataset's.
+        shift = torch.randint(-2, 3, (2,), generator=generator).tolist()
+        x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(2, 3))
+        concept_logits, style_logits, _ = judge(x)
+        loss = F.cross_entropy(concept_logits, concepts[index]) + F.cross_entropy(style_logits, styles[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return judge.eval()
+
+
+def _judge(plan: EvalPlan, examples: list[Example], labels: list[str], styles: list[str]) -> Judge:
+    """The judge for this dataset, trained once and cached in OUT/judge.safetensors."""
+    cache, key = plan.out / "judge.safetensors", json.dumps([labels, styles, plan.classifier_steps, plan.seed])
+    judge = Judge(len(labels), len(styles))
+    if cache.is_file() and (plan.out / "judge.json").is_file() and (plan.out / "judge.json").read_text() == key:
+        judge.load_state_dict(load_file(str(cache)))
+        return judge.eval()
+    pixels = load_pixels(examples, JUDGE_SIZE)
+    concept_ids = torch.tensor([labels.index(e.label) for e in examples])
+    style_ids = torch.tensor([styles.index(e.style) for e in examples])
+    judge = _train_judge(pixels, concept_ids, style_ids, n_concepts=len(labels), n_styles=len(styles),
+                         steps=plan.classifier_steps, seed=plan.seed)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in judge.state_dict().items()}, str(cache))
+    atomic_write_bytes(plan.out / "judge.json", key.encode())
+    return judge
+
+
+def _generate(pipe: Any, prompt: str, plan: EvalPlan) -> torch.Tensor:
+    """(seeds, 3, 32, 32) pictures in [-1, 1] for one prompt, seeds 0..n-1."""
+    size = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
+    generators = [torch.Generator().manual_seed(plan.seed + i) for i in range(plan.seeds)]
+    with torch.inference_mode():
+        images = pipe([prompt] * plan.seeds, num_inference_steps=plan.steps, guidance_scale=plan.guidance_scale,
+                      height=size, width=size, generator=generators, output_type="pt").images  # (S, 3, H, W) 0-1
+    return F.interpolate(images * 2 - 1, size=(JUDGE_SIZE, JUDGE_SIZE), mode="area")
+
+
+def _diversity(features: torch.Tensor, pixels: torch.Tensor) -> tuple[float, float]:
+    n = len(features)
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    unit = F.normalize(features, dim=1)
+    feature = sum(1 - float(unit[i] @ unit[j]) for i, j in pairs) / len(pairs)
+    pixel = sum(float((pixels[i] - pixels[j]).abs().mean()) / 2 for i, j in pairs) / len(pairs)
+    return feature, pixel
+
+
+def _judge_accuracy(judge: Judge, examples: list[Example], labels: list[str]) -> float:
+    pixels = load_pixels(examples, JUDGE_SIZE)
+    with torch.inference_mode():
+        logits = torch.cat([judge(to_model_range(pixels[s:s + 512]))[0] for s in range(0, len(pixels), 512)])
+    truth = torch.tensor([labels.index(e.label) for e in examples])
+    return float((logits.argmax(1) == truth).float().mean())
+
+
+def _concept_scores(pipe: Any, judge: Judge, usable: list[dict[str, str]], labels: list[str],
+                    plan: EvalPlan) -> tuple[float, float, float, float]:
+    """(top-1, top-5, feature diversity, pixel diversity), averaged over the paraphrases."""
+    top1 = top5 = feature = pixel = 0.0
+    for row in usable:
+        pictures = _generate(pipe, row["prompt"], plan)
+        with torch.inference_mode():
+            logits, _, features = judge(pictures)
+        best = logits.topk(min(5, len(labels)), dim=1).indices
+        target = labels.index(row["label"])
+        top1 += float((best[:, 0] == target).float().mean())
+        top5 += float((best == target).any(dim=1).float().mean())
+        spread = _diversity(features, pictures)
+        feature, pixel = feature + spread[0], pixel + spread[1]
+    n = len(usable)
+    return top1 / n, top5 / n, feature / n, pixel / n
+
+
+def _style_accuracy(pipe: Any, judge: Judge, concepts: list[str], styles: list[str],
+                    style_words: dict[str, str], plan: EvalPlan) -> float:
+    hits = total = 0
+    for style in (s for s in styles if style_words.get(s)):
+        for label in concepts[:STYLE_LABELS_PER_STYLE]:
+            with torch.inference_mode():
+                _, style_logits, _ = judge(_generate(pipe, f"{label}, {style_words[style]}", plan))
+            hits += int((style_logits.argmax(1) == styles.index(style)).sum())
+            total += plan.seeds
+    return hits / total if total else float("nan")
+
+
+def evaluate(plan: EvalPlan) -> EvalReport:
+    """Train (or reuse) the judge, draw every paraphrase and style prompt, and write OUT/report.json."""
+    examples = read_examples(plan.dataset, limit=plan.limit)
+    labels, styles = sorted({e.label for e in examples}), sorted({e.style for e in examples})
+    judge = _judge(plan, examples, labels, styles)
+    rows = json.loads(Path(plan.paraphrases).read_text(encoding="utf-8"))["paraphrases"]
+    usable = [r for r in rows if r["label"] in labels]
+    if not usable:
+        raise BadInput(f"dataset: none of the {len(rows)} paraphrase concepts are in {plan.dataset}")
+    pipe = load_emoji_pipeline(plan.model)
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    top1, top5, feature, pixel = _concept_scores(pipe, judge, usable, labels, plan)
+    style_words = {e.style: e.style_words for e in examples}
+    report = EvalReport(
+        concept_top1=top1, concept_top5=top5,
+        style_accuracy=_style_accuracy(pipe, judge, [r["label"] for r in usable], styles, style_words, plan),
+        feature_diversity=feature, pixel_diversity=pixel,
+        judge_accuracy=_judge_accuracy(judge, examples, labels), prompts=len(usable),
+        skipped=tuple(r["prompt"] for r in rows if r["label"] not in labels),
+    )
+    atomic_write_bytes(plan.out / "report.json", json.dumps(report.summary(), indent=1).encode())
+    return report

@@ -1,0 +1,238 @@
+// sfumato studio: plain JavaScript over the native API (/api). No build step, no framework.
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+const FIELDS = ["prompt", "negative_prompt", "model", "sampler", "schedule_type", "steps", "guidance_scale",
+  "width", "height", "seed", "batch_size", "batch_count"];
+const NUMBERS = new Set(["steps", "guidance_scale", "width", "height", "seed", "batch_size", "batch_count"]);
+let lastSeed = null;
+let shownPicture = null;
+
+function token() { return localStorage.getItem("sfumato-token") || ""; }
+function withToken(url) { return token() ? `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token())}` : url; }
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (token()) headers.Authorization = `Bearer ${token()}`;
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) {
+    const given = window.prompt("This server needs its API token:");
+    if (given) { localStorage.setItem("sfumato-token", given); return api(path, options); }
+  }
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : null;
+  if (!response.ok) throw new Error(body?.detail && typeof body.detail === "string" ? body.detail : body?.message || response.statusText);
+  return body;
+}
+
+function showError(message) { $("#error").textContent = message || ""; }
+
+// --- views ---------------------------------------------------------------------------------------------
+function showView(name) {
+  document.querySelectorAll(".tab").forEach((tab) => tab.setAttribute("aria-pressed", String(tab.dataset.view === name)));
+  document.querySelectorAll(".view").forEach((view) => { view.hidden = view.id !== `view-${name}`; });
+  if (name === "gallery") searchGallery();
+  if (name === "queue") refreshQueue();
+}
+
+// --- generate ------------------------------------------------------------------------------------------
+function formRecipe() {
+  const recipe = {};
+  for (const name of FIELDS) {
+    const value = $(`#${name}`).value;
+    if (value === "") continue;
+    recipe[name] = NUMBERS.has(name) ? Number(value) : value;
+  }
+  return recipe;
+}
+
+function fillForm(recipe) {
+  for (const name of FIELDS) {
+    if (recipe[name] === undefined || recipe[name] === null) continue;
+    const input = $(`#${name}`);
+    if (input.tagName === "SELECT" && ![...input.options].some((o) => o.value === String(recipe[name]))) {
+      input.add(new Option(String(recipe[name]), String(recipe[name])));
+    }
+    input.value = recipe[name];
+  }
+  $("#batch_size").value = 1;
+  $("#batch_count").value = 1;
+}
+
+async function generate(event) {
+  event?.preventDefault();
+  showError("");
+  let job;
+  try {
+    job = await api("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ recipe: formRecipe(), requested_by: "web" }) });
+  } catch (error) { showError(error.message); return; }
+  $("#status").textContent = "Queued";
+  $("#progress").value = 0;
+  const events = new EventSource(withToken(`/api/jobs/${job.id}/events`));
+  events.addEventListener("job", (message) => {
+    const current = JSON.parse(message.data);
+    showProgress(current);
+    if (["done", "failed", "cancelled"].includes(current.state)) { events.close(); finished(current); }
+  });
+  events.onerror = () => { events.close(); };
+}
+
+function showProgress(job) {
+  const progress = job.progress;
+  if (job.state === "queued") { $("#status").textContent = "Waiting in the queue"; return; }
+  if (!progress) return;
+  $("#progress").value = progress.fraction;
+  const eta = progress.eta_s == null ? "" : `, about ${Math.ceil(progress.eta_s)} s left`;
+  $("#status").textContent = `${progress.stage}: batch ${progress.batch + 1}/${progress.batches}, step ${progress.step}/${progress.steps}${eta}`;
+}
+
+async function finished(job) {
+  $("#progress").value = job.state === "done" ? 1 : $("#progress").value;
+  $("#status").textContent = job.state === "done" ? `Done: ${job.picture_ids.length} picture(s)` : `${job.state}: ${job.error || ""}`;
+  if (job.state === "failed") showError(job.error);
+  const pictures = await Promise.all(job.picture_ids.map((id) => api(`/api/pictures/${id}`)));
+  $("#results").replaceChildren(...pictures.map(thumbnail));
+  if (pictures.length) lastSeed = pictures[pictures.length - 1].seed;
+}
+
+function thumbnail(picture) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "thumb";
+  button.setAttribute("aria-label", `Open picture: ${picture.prompt || "(no prompt)"}, seed ${picture.seed}`);
+  const image = document.createElement("img");
+  image.src = withToken(picture.url);
+  image.alt = picture.prompt || "generated picture";
+  image.loading = "lazy";
+  button.append(image);
+  button.addEventListener("click", () => openPicture(picture));
+  return button;
+}
+
+// --- picture view --------------------------------------------------------------------------------------
+function openPicture(picture) {
+  shownPicture = picture;
+  $("#picture-title").textContent = picture.prompt || "Picture";
+  $("#picture-image").src = withToken(picture.url);
+  $("#picture-image").alt = picture.prompt || "picture";
+  $("#picture-recipe").textContent = picture.infotext;
+  const download = $("#download");
+  download.hidden = !picture.url;
+  if (picture.url) download.href = withToken(`${picture.url}?download=true`);
+  $("#same-seed").hidden = false;
+  $("#picture-dialog").showModal();
+}
+
+function useSettings(sameSeedOnly) {
+  const recipe = shownPicture.recipe;
+  fillForm(recipe);
+  if (sameSeedOnly) $("#prompt").value = "";
+  $("#picture-dialog").close();
+  showView("generate");
+  $("#prompt").focus();
+}
+
+// --- gallery -------------------------------------------------------------------------------------------
+async function searchGallery(event) {
+  event?.preventDefault();
+  const query = new URLSearchParams();
+  const pairs = { q: $("#search").value, model: $("#filter-model").value, sampler: $("#filter-sampler").value,
+    collection: $("#filter-collection").value };
+  for (const [key, value] of Object.entries(pairs)) if (value) query.set(key, value);
+  try {
+    const page = await api(`/api/pictures?${query}`);
+    $("#gallery-count").textContent = `${page.total} picture(s)`;
+    $("#gallery").replaceChildren(...page.pictures.map(thumbnail));
+  } catch (error) { $("#gallery-count").textContent = error.message; }
+}
+
+// --- queue ---------------------------------------------------------------------------------------------
+async function refreshQueue() {
+  if ($("#view-queue").hidden) return;
+  const jobs = await api("/api/jobs?limit=50");
+  $("#queue-table tbody").replaceChildren(...jobs.map((job) => {
+    const row = document.createElement("tr");
+    const fraction = job.progress ? `${Math.round(job.progress.fraction * 100)}%` : "";
+    for (const text of [job.state, job.recipe.prompt, fraction, String(job.picture_ids.length)]) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    const cell = document.createElement("td");
+    if (job.state === "queued" || job.state === "running") {
+      const cancel = document.createElement("button");
+      cancel.type = "button";
+      cancel.textContent = "Cancel";
+      cancel.setAttribute("aria-label", `Cancel job ${job.recipe.prompt}`);
+      cancel.addEventListener("click", () => api(`/api/jobs/${job.id}/cancel`, { method: "POST" }).then(refreshQueue));
+      cell.append(cancel);
+    }
+    row.append(cell);
+    return row;
+  }));
+  setTimeout(refreshQueue, 1000);
+}
+
+// --- reading a recipe from a picture file ----------------------------------------------------------------
+async function readRecipe(file) {
+  try {
+    const found = await api("/api/png-info", { method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: file });
+    shownPicture = { recipe: found.recipe, prompt: found.recipe.prompt, url: null, infotext: found.infotext, seed: found.recipe.seed };
+    $("#picture-title").textContent = `Recipe read from ${file.name}`;
+    $("#picture-image").src = URL.createObjectURL(file);
+    $("#picture-image").alt = file.name;
+    $("#picture-recipe").textContent = `source: ${found.source}\n${found.infotext}`;
+    $("#download").hidden = true;
+    $("#picture-dialog").showModal();
+  } catch (error) { showError(`${file.name}: ${error.message}`); showView("generate"); }
+}
+
+function setUpDrop() {
+  let depth = 0;
+  const overlay = $("#drop-overlay");
+  document.addEventListener("dragenter", (e) => { e.preventDefault(); depth += 1; overlay.hidden = false; });
+  document.addEventListener("dragleave", () => { depth -= 1; if (depth <= 0) { depth = 0; overlay.hidden = true; } });
+  document.addEventListener("dragover", (e) => e.preventDefault());
+  document.addEventListener("drop", (e) => {
+    e.preventDefault();
+    depth = 0;
+    overlay.hidden = true;
+    const file = e.dataTransfer?.files?.[0];
+    if (file) readRecipe(file);
+  });
+}
+
+// --- start ---------------------------------------------------------------------------------------------
+async function loadChoices() {
+  const [models, samplers] = await Promise.all([api("/api/models"), api("/api/samplers")]);
+  for (const model of models.filter((m) => !m.error)) {
+    $("#model").add(new Option(model.title, model.name));
+    $("#filter-model").add(new Option(model.title, model.name));
+  }
+  for (const sampler of samplers.samplers) {
+    $("#sampler").add(new Option(sampler.name, sampler.name));
+    $("#filter-sampler").add(new Option(sampler.name, sampler.name));
+  }
+  for (const schedule of samplers.schedule_types) $("#schedule_type").add(new Option(schedule, schedule));
+  $("#sampler").insertBefore(new Option("model default", ""), $("#sampler").firstChild);
+  $("#sampler").value = "";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click", () => showView(tab.dataset.view)));
+  $("#generate-form").addEventListener("submit", generate);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { showView("generate"); generate(e); }
+  });
+  $("#seed-random").addEventListener("click", () => { $("#seed").value = -1; });
+  $("#seed-reuse").addEventListener("click", () => { if (lastSeed !== null) $("#seed").value = lastSeed; });
+  $("#interrupt-button").addEventListener("click", () => api("/api/queue/interrupt", { method: "POST" }));
+  $("#skip-button").addEventListener("click", () => api("/api/queue/skip", { method: "POST" }));
+  $("#gallery-form").addEventListener("submit", searchGallery);
+  $("#use-settings").addEventListener("click", () => useSettings(false));
+  $("#same-seed").addEventListener("click", () => useSettings(true));
+  $("#close-dialog").addEventListener("click", () => $("#picture-dialog").close());
+  $("#png-input").addEventListener("change", (e) => { if (e.target.files[0]) readRecipe(e.target.files[0]); });
+  setUpDrop();
+  loadChoices().catch((error) => showError(error.message));
+});

