@@ -31,7 +31,7 @@ from sfumato.settings import Settings
 
 class Engine(Protocol):
     def run(self, recipe: Recipe, *, cancel: CancelToken | None = None,
-            on_progress: ProgressFn | None = None) -> list[Picture]: ...
+            on_progress: ProgressFn | None = None, preview_every: int = 0) -> list[Picture]: ...
 
     def close(self) -> None: ...
 
@@ -87,8 +87,9 @@ class Studio:
         return worker
 
     def _run_on_engine(self, recipe: Recipe, *, cancel: CancelToken | None = None,
-                       on_progress: ProgressFn | None = None) -> list[Picture]:
-        return self.engine.run(recipe, cancel=cancel, on_progress=on_progress)  # in the worker thread only
+                       on_progress: ProgressFn | None = None, preview_every: int = 0) -> list[Picture]:
+        # In the worker thread only.
+        return self.engine.run(recipe, cancel=cancel, on_progress=on_progress, preview_every=preview_every)
 
     def close(self) -> None:
         for worker in self._workers:

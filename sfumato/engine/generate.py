@@ -8,6 +8,7 @@ by default (A1111's "RNG: CPU"), so a seed means the same starting noise on CUDA
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 from sfumato.engine.conditioning import PromptPlan, plan_prompt
 from sfumato.engine.devices import DevicePlan
 from sfumato.engine.model_cache import LoadedModel
+from sfumato.engine.previews import X0Estimates
 from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
 from sfumato.engine.samplers import make_scheduler
 from sfumato.engine.vae_decode import decode_latents
@@ -52,19 +54,42 @@ def picture_recipe(recipe: Recipe, seed: int, plan: DevicePlan) -> Recipe:
     )
 
 
-def _step_callback(prompt: PromptPlan, cancel: CancelToken | None, on_progress: ProgressFn | None, batch: int,
-                   batches: int, steps: int, calls: int) -> Any:
+@dataclass(frozen=True)
+class StepReporting:
+    """Who hears about each step of one batch, and how often they get a preview picture."""
 
+    cancel: CancelToken | None
+    on_progress: ProgressFn | None
+    batch: int
+    batches: int
+    steps: int
+    calls: int
+    preview_every: int = 0
+    estimates: X0Estimates | None = None
+
+
+def _step_callback(prompt: PromptPlan, report: StepReporting) -> Any:
     def on_step_end(pipe: Any, call: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        if on_progress is not None:
+        if report.cancel is not None:
+            report.cancel.raise_if_cancelled()
+        if report.on_progress is not None:
             # Progress counts sampler steps; second-order samplers make two model calls per step.
-            on_progress(ProgressEvent("sample", batch, batches, -(-(call + 1) * steps // calls), steps))
+            step = -(-(call + 1) * report.steps // report.calls)
+            wants_preview = report.preview_every > 0 and (call + 1) % report.preview_every == 0
+            preview = _preview(pipe, report, callback_kwargs["latents"]) if wants_preview else None
+            report.on_progress(ProgressEvent("sample", report.batch, report.batches, step, report.steps, preview))
         # Only conditioning for the next step is ever returned: observers never replace latents.
         return prompt.step_outputs(pipe, call)
 
     return on_step_end
+
+
+def _preview(pipe: Any, report: StepReporting, latents: torch.Tensor) -> Any:
+    """Decode the sampler's current x0 estimate of the first picture (the noisy latents when it gives none)."""
+    estimate = report.estimates.latest if report.estimates is not None else None
+    source = (estimate if estimate is not None else latents)[:1]  # (1, C, H/f, W/f)
+    pixels, _ = decode_latents(pipe.vae, source)
+    return pipe.image_processor.postprocess(pixels, output_type="pil")[0]
 
 
 def count_model_calls(scheduler: Any, steps: int) -> int:
@@ -80,7 +105,8 @@ def _unapplied_adapters(recipe: Recipe, prompt: PromptPlan) -> tuple[str, ...]:
 
 
 def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch: int, *,
-                   cancel: CancelToken | None = None, on_progress: ProgressFn | None = None) -> list[Picture]:
+                   cancel: CancelToken | None = None, on_progress: ProgressFn | None = None,
+                   preview_every: int = 0) -> list[Picture]:
     """One batch of `recipe.batch_size` pictures; batch b starts at seed + b * batch_size."""
     pipe, size = model.pipe, recipe.batch_size
     seeds = [recipe.image_seed(batch * size + i) for i in range(size)]
@@ -96,9 +122,11 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
         "height": recipe.height,
         "generator": generators,
         "output_type": "latent",
-        "callback_on_step_end": _step_callback(prompt, cancel, on_progress, batch, recipe.batch_count, recipe.steps,
-                                               prompt.model_calls),
-        "callback_on_step_end_tensor_inputs": prompt.tensor_inputs,
+        "callback_on_step_end": _step_callback(prompt, StepReporting(
+            cancel, on_progress, batch, recipe.batch_count, recipe.steps, prompt.model_calls, preview_every,
+            X0Estimates.observe(pipe.scheduler) if preview_every > 0 else None,
+        )),
+        "callback_on_step_end_tensor_inputs": ["latents", *prompt.tensor_inputs],
     }
     started = time.perf_counter()
     with torch.inference_mode():
@@ -118,7 +146,7 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
 
 
 def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None = None,
-             on_progress: ProgressFn | None = None) -> list[Picture]:
+             on_progress: ProgressFn | None = None, preview_every: int = 0) -> list[Picture]:
     """All pictures of `recipe`: batch_count batches of batch_size, in seed order."""
     check_recipe_for_model(recipe, model)
     # 1. Encode the prompts once for every batch, over the model calls the sampler will make.
@@ -130,5 +158,6 @@ def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None =
     for batch in range(recipe.batch_count):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        pictures.extend(generate_batch(recipe, model, prompt, batch, cancel=cancel, on_progress=on_progress))
+        pictures.extend(generate_batch(recipe, model, prompt, batch, cancel=cancel, on_progress=on_progress,
+                                       preview_every=preview_every))
     return pictures

@@ -39,12 +39,13 @@ class LocalEngine:
         return self.cache.get(entry, self.plan(recipe, entry))
 
     def run(self, recipe: Recipe, *, cancel: CancelToken | None = None,
-            on_progress: ProgressFn | None = None) -> list[Picture]:
+            on_progress: ProgressFn | None = None, preview_every: int = 0) -> list[Picture]:
         # Refuse a sampler/schedule pair before spending seconds on loading the model.
         make_scheduler(recipe.sampler, recipe.schedule_type, {})
         try:
             model = self.load(recipe, on_progress=on_progress)
-            return generate(recipe, model=model, cancel=cancel, on_progress=on_progress)
+            return generate(recipe, model=model, cancel=cancel, on_progress=on_progress,
+                            preview_every=preview_every)
         except torch.OutOfMemoryError as error:
             self.cache.clear()
             raise OutOfMemory(

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from PIL import Image
+
 from sfumato.errors import JobCancelled
 
 
@@ -19,6 +21,7 @@ class ProgressEvent:
     batches: int
     step: int  # steps done in this batch
     steps: int
+    preview: Image.Image | None = None  # the current estimate of the first picture, when previews were asked for
 
 
 ProgressFn = Callable[[ProgressEvent], None]

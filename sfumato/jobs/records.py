@@ -52,7 +52,7 @@ class JobProgress(BaseModel):
     fraction: float = Field(ge=0.0, le=1.0, description="done over the whole job")
     eta_s: float | None = Field(description="seconds left, estimated from the steps so far")
     preview: str | None = Field(
-        default=None, description="live preview image; None: the engine does not hand out latents yet"
+        default=None, description="live preview: a PNG data URL of the current estimate, refreshed every few steps"
     )
 
 

@@ -6,10 +6,11 @@ bundled config folder) is looked up here instead of branching on the architectur
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final, Literal, Mapping
+from typing import Final, Literal
 
 
 class Family(StrEnum):

@@ -67,6 +67,19 @@ class _Facts:
     evidence: tuple[str, ...]
 
 
+def refuse_unsafe_file(path: Path) -> None:
+    """Raise unless `path` names a safetensors file: pickles are refused with how to convert them."""
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        raise UnsafeCheckpoint(
+            f"model file: {path.name} is a pickle checkpoint ({suffix}); sfumato reads safetensors only, "
+            "because unpickling can run code stored in the file",
+            hint=f"sfumato models convert {path}",
+        )
+    if suffix != ".safetensors":
+        raise BadInput(f"model file: suffix must be .safetensors (or a pickle to convert), got {suffix!r} ({path.name})")
+
+
 def identify(path: Path) -> Identification:
     """Name the family of a `.safetensors` file or a diffusers folder.
 
@@ -78,17 +91,9 @@ def identify(path: Path) -> Identification:
     path = Path(path)
     if path.is_dir():
         return _decide(_folder_facts(path), "diffusers")
-    suffix = path.suffix.lower()
-    if suffix in PICKLE_SUFFIXES:
-        raise UnsafeCheckpoint(
-            f"model file: {path.name} is a pickle checkpoint ({suffix}); sfumato reads safetensors only, "
-            "because unpickling can run code stored in the file",
-            hint=f"sfumato models convert {path}",
-        )
+    refuse_unsafe_file(path)
     if not path.is_file():
         raise ModelNotFound(f"model: no file or folder at {str(path)!r}")
-    if suffix != ".safetensors":
-        raise BadInput(f"model file: suffix must be .safetensors (or a pickle to convert), got {suffix!r} ({path.name})")
     if (embedded := emoji_evidence(path)) is not None:  # diffusers-named tensors, not the LDM layout below
         return Identification(Family.SFUMATO_EMOJI, False, "epsilon", "single-file", embedded)
     return _decide(_file_facts(path), "single-file")

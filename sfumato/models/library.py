@@ -6,12 +6,12 @@ Folders follow A1111's layout (and ComfyUI's names for the same): `models/Stable
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final, Mapping
+from typing import Final
 
 from sfumato.errors import ModelNotFound, SfumatoError
 from sfumato.models.families import Family
@@ -72,9 +72,7 @@ def _candidates(folder: Path) -> Iterator[Path]:
     for path in sorted(folder.rglob("*")):
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
-        if path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES and not _inside_diffusers_folder(path, folder):
-            yield path
-        elif _is_diffusers_folder(path):
+        if path.is_file() and path.suffix.lower() in WEIGHT_SUFFIXES and not _inside_diffusers_folder(path, folder) or _is_diffusers_folder(path):
             yield path
 
 

@@ -26,7 +26,7 @@ from sfumato.errors import BadInput, ModelNotFound, UnsafeCheckpoint
 from sfumato.models.convert import PICKLE_SUFFIXES
 from sfumato.models.emoji_model import load_emoji_pipeline
 from sfumato.models.families import FAMILIES, Family
-from sfumato.models.identify import Identification
+from sfumato.models.identify import Identification, refuse_unsafe_file
 
 CONFIGS_ROOT: Final = Path(__file__).resolve().parent / "configs"
 TOKENIZERS_ROOT: Final = Path(__file__).resolve().parent / "tokenizers"
@@ -150,17 +150,7 @@ def _load_single_file(
     *,
     torch_dtype: torch.dtype,
 ) -> DiffusionPipeline:
-    suffix = path.suffix.lower()
-    if suffix in PICKLE_SUFFIXES:
-        raise UnsafeCheckpoint(
-            f"model file: {path.name} is a pickle checkpoint ({suffix}); sfumato loads safetensors only, "
-            "because unpickling can run code stored in the file",
-            hint=f"sfumato models convert {path}",
-        )
-    if suffix != ".safetensors":
-        raise BadInput(
-            f"model file: suffix must be .safetensors (or a pickle to convert), got {suffix!r} ({path.name})"
-        )
+    refuse_unsafe_file(path)
     family = identification.family
     kwargs: dict[str, object] = {
         "torch_dtype": torch_dtype,

@@ -172,7 +172,7 @@ router.add_api_route("/styles", prompt_styles, methods=["GET"], summary="Prompt 
 
 @router.get("/progress")
 def progress(studio: StudioDep, skip_current_image: bool = False) -> dict[str, Any]:
-    """The running job's progress; `current_image` stays null until the engine hands out latent previews."""
+    """The running job's progress, with `current_image` the live preview (base64 PNG, as A1111 sends it)."""
     job = studio.jobs.current()
     queued = len(studio.jobs.list_jobs([JobState.QUEUED], limit=1000))
     live = job.progress if job is not None else None
@@ -182,7 +182,8 @@ def progress(studio: StudioDep, skip_current_image: bool = False) -> dict[str, A
              "job_no": live.batch if live else 0, "sampling_step": live.step if live else 0,
              "sampling_steps": live.steps if live else 0, "queued": queued}
     return {"progress": live.fraction if live else 0.0, "eta_relative": (live.eta_s or 0.0) if live else 0.0,
-            "state": state, "current_image": None if skip_current_image or live is None else live.preview,
+            "state": state, "current_image": None if skip_current_image or live is None or live.preview is None
+            else live.preview.split(",", 1)[1],
             "textinfo": None}
 
 

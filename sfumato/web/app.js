@@ -83,11 +83,13 @@ function showProgress(job) {
   if (!progress) return;
   $("#progress").value = progress.fraction;
   const eta = progress.eta_s == null ? "" : `, about ${Math.ceil(progress.eta_s)} s left`;
+  if (progress.preview) { $("#preview").src = progress.preview; $("#preview").hidden = false; }
   $("#status").textContent = `${progress.stage}: batch ${progress.batch + 1}/${progress.batches}, step ${progress.step}/${progress.steps}${eta}`;
 }
 
 async function finished(job) {
   $("#progress").value = job.state === "done" ? 1 : $("#progress").value;
+  $("#preview").hidden = true;
   $("#status").textContent = job.state === "done" ? `Done: ${job.picture_ids.length} picture(s)` : `${job.state}: ${job.error || ""}`;
   if (job.state === "failed") showError(job.error);
   const pictures = await Promise.all(job.picture_ids.map((id) => api(`/api/pictures/${id}`)));

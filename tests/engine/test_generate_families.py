@@ -114,3 +114,19 @@ def test_switching_models_frees_the_previous_pipeline(studio: Studio) -> None:
     engine.load(studio.new_recipe({"prompt": "x", "model": "tiny-sdxl", "seed": 1}))
     gc.collect()
     assert unet() is None, "the previous model's weights are still referenced after switching"
+
+
+@pytest.mark.parametrize("sampler", ["Euler", "DPM++ 2M", "UniPC", "PLMS"])
+def test_live_previews_do_not_change_the_picture(studio: Studio, sampler: str) -> None:
+    from sfumato.engine.progress import ProgressEvent
+
+    recipe = studio.new_recipe({"prompt": "a kite", "model": "tiny-sd1", "seed": 5, "steps": 4, "width": 64,
+                                "height": 64, "sampler": sampler})
+    events: list[ProgressEvent] = []
+    with_previews = studio.engine.run(recipe, on_progress=events.append, preview_every=2)[0]
+    plain = studio.engine.run(recipe)[0]
+    np.testing.assert_array_equal(np.asarray(with_previews.image), np.asarray(plain.image))
+    previews = [e.preview for e in events if e.preview is not None]
+    assert len(previews) >= 2 and all(p.size == (64, 64) for p in previews)
+    steps = [e.step for e in events if e.stage == "sample"]  # PLMS makes one model call more than its steps
+    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 4

@@ -34,7 +34,8 @@ def test_a_submitted_recipe_streams_progress_and_lands_in_the_library(live_serve
     assert events[-1]["state"] == "done", events[-1]
     sampling = [e["progress"] for e in events if e["progress"] and e["progress"]["stage"] == "sample"]
     assert sampling and sampling[0]["steps"] == 12 and 0 < sampling[-1]["fraction"] <= 1
-    assert all(p["preview"] is None for p in sampling)  # the engine hands out no latents yet
+    previews = [p["preview"] for p in sampling if p["preview"] is not None]
+    assert previews and all(p.startswith("data:image/png;base64,") for p in previews)  # live preview
     ids = events[-1]["picture_ids"]
     assert len(ids) == 2
     with live_server.client() as client:
