@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import StableDiffusionPipeline
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from sfumato.engine.devices import (
     GIB,
@@ -23,6 +22,8 @@ from sfumato.engine.devices import (
     probe_devices,
 )
 from sfumato.errors import RecipeError
+from sfumato.models.families import Family
+from sfumato.models.tiny import build_tiny_pipeline
 
 SDXL_BYTES = 6_938_040_682  # sd_xl_base_1.0.safetensors (fp16)
 SD15_BYTES = 2_132_625_894  # v1-5-pruned-emaonly.safetensors (fp16)
@@ -174,25 +175,7 @@ def test_nothing_is_probed_at_import() -> None:
 @pytest.fixture
 def tiny_pipe() -> StableDiffusionPipeline:
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(16, 32),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4, layers_per_block=1,
-    )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2, vocab_size=49408,
-        max_position_embeddings=77, projection_dim=32,
-    ))
-    tokenizer = CLIPTokenizer.from_pretrained(Path(__file__).resolve().parents[2] / "sfumato/models/tokenizers/clip")
-    return StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=DDIMScheduler(),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )
+    return build_tiny_pipeline(Family.SD1, seed=0)
 
 
 def run(pipe: StableDiffusionPipeline) -> torch.Tensor:
