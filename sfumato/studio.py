@@ -119,8 +119,8 @@ class Studio:
         return self.with_model_hashes(recipe_from({**given, "model": entry.name}), entry)
 
     def with_model_hashes(self, recipe: Recipe, entry: ModelEntry | None = None) -> Recipe:
-        entry = entry or self.library.find(recipe.model, with_hashes=False)
-        entry = self.library.find(entry.name, with_hashes=True) if entry.path is not None else entry
+        # The entry in hand is hashed directly: looking it up again would rescan every model folder.
+        entry = self.library.hashed(entry or self.library.find(recipe.model, with_hashes=False))
         if entry.hashes is None:
             return recipe
         return recipe.replace(model_hash=entry.hashes.autov2, model_sha256=entry.hashes.sha256)

@@ -136,6 +136,10 @@ class ModelLibrary:
                 entries.append(self._with_hashes(entry, compute=with_hashes, on_progress=on_progress))
         return entries
 
+    def hashed(self, entry: ModelEntry, *, on_progress: ProgressFn | None = None) -> ModelEntry:
+        """`entry` with its hashes, computed now unless the cache already has them."""
+        return self._with_hashes(entry, compute=True, on_progress=on_progress)
+
     def _with_hashes(self, entry: ModelEntry, *, compute: bool, on_progress: ProgressFn | None) -> ModelEntry:
         if entry.path is None or not entry.path.is_file():
             return entry
@@ -143,7 +147,7 @@ class ModelLibrary:
             self.hash_cache.hashes(entry.path, on_progress=on_progress) if compute
             else self.hash_cache.cached(entry.path)
         )
-        return entry if hashes is None else _replace_hashes(entry, hashes)
+        return entry if hashes is None else replace(entry, hashes=hashes)
 
     def find(self, name: str, kind: ModelKind = ModelKind.CHECKPOINT, *, with_hashes: bool = True,
              on_progress: ProgressFn | None = None) -> ModelEntry:
@@ -162,6 +166,3 @@ class ModelLibrary:
         folders = ", ".join(str(f) for f in self.folders(kind))
         raise ModelNotFound(f"no {kind.value} named {name!r} in the library (looked in {folders})", hint=hint)
 
-
-def _replace_hashes(entry: ModelEntry, hashes: FileHashes) -> ModelEntry:
-    return replace(entry, hashes=hashes)

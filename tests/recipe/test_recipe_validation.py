@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from sfumato.errors import RecipeError
 from sfumato.recipe import Recipe, recipe_from
@@ -46,7 +47,7 @@ def test_several_bad_fields_are_all_reported() -> None:
 
 def test_recipe_is_frozen_and_forbids_extra() -> None:
     recipe = recipe_from({"prompt": "x"})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         recipe.steps = 3  # type: ignore[misc]
     assert recipe.replace(steps=3).steps == 3
 
