@@ -108,6 +108,19 @@ def _identify_checkpoint(path: Path, name: str) -> ModelEntry:
     )
 
 
+def _embedding_entry(path: Path, name: str) -> ModelEntry:
+    # Header only: the vector count and widths (and so the family) of a textual-inversion embedding.
+    from sfumato.models.embedding_files import describe, read_embedding_info
+
+    size = path.stat().st_size if path.is_file() else 0
+    try:
+        info = read_embedding_info(path)
+    except SfumatoError as error:
+        reason = error.message if error.hint is None else f"{error.message}; {error.hint}"
+        return ModelEntry(name, path, ModelKind.EMBEDDING, None, "", size, error=reason)
+    return ModelEntry(name, path, ModelKind.EMBEDDING, info.family, describe(info), size)
+
+
 class ModelLibrary:
     """Scans model roots; looks entries up by name, title or short hash."""
 
@@ -131,6 +144,7 @@ class ModelLibrary:
                 name = _entry_name(path, folder)
                 entry = (
                     _identify_checkpoint(path, name) if kind is ModelKind.CHECKPOINT
+                    else _embedding_entry(path, name) if kind is ModelKind.EMBEDDING
                     else ModelEntry(name, path, kind, None, "", path.stat().st_size if path.is_file() else 0)
                 )
                 entries.append(self._with_hashes(entry, compute=with_hashes, on_progress=on_progress))

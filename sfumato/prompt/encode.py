@@ -14,6 +14,8 @@ import torch
 
 from sfumato.errors import RecipeError
 from sfumato.prompt.chunks import PromptChunk, chunk_fragments
+from sfumato.prompt.embedding_words import EmbeddingLookup, TextualInversions
+from sfumato.prompt.inversion import inserted_vectors
 from sfumato.prompt.parse import ParsedPrompt
 
 
@@ -26,6 +28,11 @@ class EncoderSlot:
     sdxl: bool  # penultimate layer without final norm (SDXL) vs last layer / clip skip with final norm (SD)
     pooled: bool  # the encoder whose projected EOS state is SDXL's pooled embedding
 
+    @property
+    def part(self) -> str:
+        """Which vectors of a textual-inversion file this encoder takes: SDXL's clip_l / clip_g, or the one tensor."""
+        return ("clip_g" if self.pooled else "clip_l") if self.sdxl else ""
+
 
 @dataclass(frozen=True)
 class PromptComponents:
@@ -35,20 +42,28 @@ class PromptComponents:
     force_zeros_for_empty_negative: bool = False
     # A BERT-style encoder (the embedded model's MiniLM): no 75-token CLIP chunks, an attention mask instead.
     wordpiece: bool = False
+    embeddings: TextualInversions | None = None  # textual-inversion words a prompt may use
 
     @classmethod
-    def from_pipeline(cls, pipe: Any) -> PromptComponents:
+    def from_pipeline(cls, pipe: Any, embeddings: TextualInversions | None = None) -> PromptComponents:
         """Read the tokenizer(s) and text encoder(s) from a diffusers SD or SDXL pipeline."""
         second = getattr(pipe, "text_encoder_2", None)
         if second is None:
             wordpiece = getattr(pipe.tokenizer, "cls_token_id", None) is not None
-            return cls((EncoderSlot(pipe.tokenizer, pipe.text_encoder, sdxl=False, pooled=False),), wordpiece=wordpiece)
+            return cls((EncoderSlot(pipe.tokenizer, pipe.text_encoder, sdxl=False, pooled=False),), wordpiece=wordpiece,
+                       embeddings=None if wordpiece else embeddings)
         slots = []
         if getattr(pipe, "text_encoder", None) is not None:
             slots.append(EncoderSlot(pipe.tokenizer, pipe.text_encoder, sdxl=True, pooled=False))
         slots.append(EncoderSlot(pipe.tokenizer_2, second, sdxl=True, pooled=True))
         zeros = bool(getattr(pipe.config, "force_zeros_for_empty_prompt", False))
-        return cls(tuple(slots), force_zeros_for_empty_negative=zeros)
+        return cls(tuple(slots), force_zeros_for_empty_negative=zeros, embeddings=embeddings)
+
+    def embedding_lookup(self) -> EmbeddingLookup | None:
+        """Trigger words -> token ids with the first encoder's tokenizer (all of them share CLIP's BPE)."""
+        if self.embeddings is None or not self.embeddings.words:
+            return None
+        return EmbeddingLookup(self.embeddings.words, self.encoders[0].tokenizer)
 
     @property
     def is_sdxl(self) -> bool:
@@ -61,6 +76,7 @@ class Conditioning:
 
     embeds: torch.Tensor
     pooled: torch.Tensor | None = None
+    embeddings: frozenset[str] = frozenset()  # textual-inversion names whose vectors went in
 
     @property
     def length(self) -> int:
@@ -102,24 +118,31 @@ def emphasize(states: torch.Tensor, multipliers: torch.Tensor) -> torch.Tensor:
 
 
 def encode_fragments(components: PromptComponents, fragments: tuple[tuple[str, float], ...], *,
-                     clip_skip: int = 1) -> Conditioning:
-    """One scheduled text's fragments -> Conditioning; chunks are concatenated along the token axis."""
+                     clip_skip: int = 1, lookup: EmbeddingLookup | None = None) -> Conditioning:
+    """One scheduled text's fragments -> Conditioning; chunks are concatenated along the token axis.
+
+    Embedding words (from `lookup`, else `components.embedding_lookup()`) get their vectors in place of token
+    embeddings, before the transformer, as A1111's EmbeddingsWithFixes does.
+    """
     if components.wordpiece:
         return Conditioning(_encode_wordpiece(components.encoders[0], fragments))
-    chunks, _ = chunk_fragments(fragments, components.encoders[0].tokenizer)
+    lookup = lookup if lookup is not None else components.embedding_lookup()
+    chunks, _ = chunk_fragments(fragments, components.encoders[0].tokenizer, lookup)
     per_encoder: list[torch.Tensor] = []
     pooled: torch.Tensor | None = None
     for slot in components.encoders:
         device = slot.model.device
         states = []
         for index, chunk in enumerate(chunks):
-            hidden, chunk_pooled = _states(slot, _chunk_ids(chunk, slot, device), clip_skip)
+            with inserted_vectors(slot.model, slot.part, chunk.fixes, components.embeddings):
+                hidden, chunk_pooled = _states(slot, _chunk_ids(chunk, slot, device), clip_skip)
             weights = torch.tensor(chunk.multipliers, dtype=hidden.dtype, device=device)
             states.append(emphasize(hidden, weights))
             if index == 0 and chunk_pooled is not None:
                 pooled = chunk_pooled
         per_encoder.append(torch.cat(states, dim=1))  # (1, 77 * chunks, hidden_i)
-    return Conditioning(torch.cat(per_encoder, dim=-1), pooled)
+    used = frozenset(name for chunk in chunks for _, name in chunk.fixes)
+    return Conditioning(torch.cat(per_encoder, dim=-1), pooled, used)
 
 
 def _encode_wordpiece(slot: EncoderSlot, fragments: tuple[tuple[str, float], ...]) -> torch.Tensor:

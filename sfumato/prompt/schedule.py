@@ -10,8 +10,11 @@ from typing import Any
 
 import torch
 
+from sfumato.errors import RecipeError
+from sfumato.prompt.chunks import chunk_fragments
 from sfumato.prompt.compel_encode import encode_compel
 from sfumato.prompt.compel_syntax import SyntaxChoice
+from sfumato.prompt.embedding_words import EmbeddingLookup, TextualInversions
 from sfumato.prompt.encode import (
     Conditioning,
     PromptComponents,
@@ -71,6 +74,12 @@ class ConditioningSchedule:
         return self.parsed.warnings + tuple(f"negative prompt: {w}" for w in self.parsed_negative.warnings)
 
     @property
+    def embeddings(self) -> frozenset[str]:
+        """Textual-inversion names used anywhere: every member, every step, and the negative prompt."""
+        members = (*self.positive, self.negative)
+        return frozenset(name for m in members for e in m.entries for name in e.conditioning.embeddings)
+
+    @property
     def is_static(self) -> bool:
         """One member of weight 1 and no prompt editing: the pipeline's plain prompt_embeds path is enough."""
         members = (*self.positive, self.negative)
@@ -93,17 +102,20 @@ class ConditioningSchedule:
 
 
 def build_conditioning_schedule(components: PromptComponents | Any, prompt: str, negative: str, steps: int, *,
-                                clip_skip: int = 1, syntax: SyntaxChoice = "auto") -> ConditioningSchedule:
+                                clip_skip: int = 1, syntax: SyntaxChoice = "auto",
+                                embeddings: TextualInversions | None = None) -> ConditioningSchedule:
     """Parse and encode `prompt` and `negative` for `steps` sampling steps; `components` may be a pipeline.
 
     Raises PromptError (a RecipeError) for malformed prompts, RecipeError for a clip skip Compel cannot do.
     """
     if not isinstance(components, PromptComponents):
-        components = PromptComponents.from_pipeline(components)
+        components = PromptComponents.from_pipeline(components, embeddings)
     parsed = parse_prompt(prompt, steps=steps, syntax=syntax)
     parsed_negative = parse_prompt(negative, steps=steps, syntax=syntax, negative=True)
+    lookup = components.embedding_lookup()
     for item in (parsed, parsed_negative):
         check_clip_skip(components, clip_skip, item)
+        _refuse_compel_embeddings(components, item, lookup)
     cache: dict[tuple[str, str], Conditioning] = {}
     with torch.inference_mode():
         empty = _encode(components, parse_prompt("", steps=steps).sub_prompts[0].schedule[0].fragments, "", "a1111",
@@ -138,6 +150,21 @@ def _encode(components: PromptComponents, fragments: tuple[tuple[str, float], ..
     if key not in cache:
         cache[key] = encode_fragments(components, fragments, clip_skip=clip_skip)
     return cache[key]
+
+
+def _refuse_compel_embeddings(components: PromptComponents, parsed: ParsedPrompt,
+                              lookup: EmbeddingLookup | None) -> None:
+    """Compel encodes with its own tokenizer pass, where our vectors cannot go: say so rather than drop them."""
+    if lookup is None or parsed.combine == "composable":
+        return
+    tokenizer = components.encoders[0].tokenizer
+    for sub in parsed.sub_prompts:
+        for entry in sub.schedule:
+            chunks, _ = chunk_fragments(entry.fragments, tokenizer, lookup)
+            if names := sorted({name for chunk in chunks for _, name in chunk.fixes}):
+                raise RecipeError(
+                    f"prompt: textual-inversion embeddings ({', '.join(names)}) are not supported in Compel-syntax "
+                    "prompts yet; write the weights in A1111 syntax, e.g. (word:1.2)", field="prompt")
 
 
 def _compel(components: PromptComponents, parsed: ParsedPrompt, clip_skip: int) -> Conditioning:
