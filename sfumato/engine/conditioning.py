@@ -2,7 +2,8 @@
 
 Static prompts go in as `prompt_embeds`; prompt editing and alternation swap the embeddings between
 steps through the step callback (the only thing a callback of ours ever returns). A single AND member
-with weight w scales CFG by w, exactly A1111's composable formula for one member.
+with weight w scales CFG by w, exactly A1111's composable formula for one member; several members run
+through `engine/composable.py`, which conditions every member itself at every step.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import torch
 
-from sfumato.errors import RecipeError
+from sfumato.prompt.embedding_words import TextualInversions
 from sfumato.prompt.schedule import ConditioningSchedule, StepConditioning, build_conditioning_schedule
 from sfumato.recipe import Recipe
 
@@ -44,9 +45,14 @@ class PromptPlan:
     def tensor_inputs(self) -> list[str]:
         return ["prompt_embeds", "add_text_embeds"] if self.is_sdxl else ["prompt_embeds"]
 
+    @property
+    def is_composable(self) -> bool:
+        """Several AND members: composable diffusion (engine/composable.py) conditions the UNet itself."""
+        return len(self.schedule.positive) > 1
+
     def step_outputs(self, pipe: Any, finished_step: int) -> dict[str, torch.Tensor]:
         """Callback outputs that switch the conditioning for the next step; empty when nothing changes."""
-        if not self.schedule.changes_between_steps:
+        if not self.schedule.changes_between_steps or self.is_composable:
             return {}
         step = self.schedule.at_step(finished_step + 1)
         return self._embeds_for(pipe, step)
@@ -68,21 +74,22 @@ class PromptPlan:
     def _repeat(self, tensor: torch.Tensor | None) -> torch.Tensor | None:
         return None if tensor is None else tensor.repeat(self.batch_size, *([1] * (tensor.dim() - 1)))
 
+    def repeat_rows(self, tensor: torch.Tensor | None) -> torch.Tensor:
+        """One row per picture of the batch: (1, ...) -> (batch_size, ...)."""
+        assert tensor is not None  # pooled embeddings exist wherever the pipeline asks for them (SDXL)
+        return tensor.repeat(self.batch_size, *([1] * (tensor.dim() - 1)))
 
-def plan_prompt(recipe: Recipe, pipe: Any, *, batch_size: int, model_calls: int) -> PromptPlan:
+
+def plan_prompt(recipe: Recipe, pipe: Any, *, batch_size: int, model_calls: int,
+                embeddings: TextualInversions | None = None) -> PromptPlan:
     """Parse and encode the recipe's prompts once; `model_calls` is how many UNet calls sampling makes.
 
     A1111 counts prompt-editing steps in model calls (second-order samplers call twice per step), so the
     schedule is built over the calls the scheduler will actually make.
     """
     schedule = build_conditioning_schedule(pipe, recipe.prompt, recipe.negative_prompt, model_calls,
-                                           clip_skip=recipe.clip_skip)
-    if len(schedule.positive) > 1:
-        raise RecipeError(
-            f"prompt: AND joins {len(schedule.positive)} sub-prompts (composable diffusion), which the engine "
-            "cannot run yet; write one prompt, or use a prompt-editing [a:b:0.5] blend",
-            field="prompt",
-        )
-    weight = schedule.positive[0].weight
+                                           clip_skip=recipe.clip_skip, embeddings=embeddings)
+    # One member: its weight scales CFG. Several: the composable hooks weigh each member themselves.
+    weight = schedule.positive[0].weight if len(schedule.positive) == 1 else 1.0
     is_sdxl = getattr(pipe, "text_encoder_2", None) is not None
     return PromptPlan(schedule, model_calls, batch_size, recipe.guidance_scale * weight, is_sdxl)

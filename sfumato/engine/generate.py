@@ -14,8 +14,10 @@ from typing import Any
 
 import torch
 
+from sfumato.engine.composable import composable_unet
 from sfumato.engine.conditioning import PromptPlan, plan_prompt
 from sfumato.engine.devices import DevicePlan
+from sfumato.engine.embeddings import LibraryEmbeddings, check_recorded_embeddings, with_embeddings
 from sfumato.engine.model_cache import LoadedModel
 from sfumato.engine.previews import X0Estimates
 from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
@@ -99,7 +101,7 @@ def count_model_calls(scheduler: Any, steps: int) -> int:
 
 
 def _unapplied_adapters(recipe: Recipe, prompt: PromptPlan) -> tuple[str, ...]:
-    names = {a.name for a in recipe.adapters} | {tag.name for tag in prompt.schedule.adapters}
+    names = {a.name for a in recipe.adapters if a.kind != "embedding"} | {tag.name for tag in prompt.schedule.adapters}
     # TODO(#8): load LoRAs and embeddings; until then say so on every picture rather than drop them quietly.
     return tuple(f"adapter {name!r} was not applied: LoRA loading is not implemented yet" for name in sorted(names))
 
@@ -129,7 +131,7 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
         "callback_on_step_end_tensor_inputs": ["latents", *prompt.tensor_inputs],
     }
     started = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), composable_unet(pipe, prompt):
         latents = pipe(**arguments).images  # (B, C, H/f, W/f)
         sampled = time.perf_counter()
         if on_progress is not None:
@@ -146,13 +148,21 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
 
 
 def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None = None,
-             on_progress: ProgressFn | None = None, preview_every: int = 0) -> list[Picture]:
-    """All pictures of `recipe`: batch_count batches of batch_size, in seed order."""
+             on_progress: ProgressFn | None = None, preview_every: int = 0,
+             embeddings: LibraryEmbeddings | None = None) -> list[Picture]:
+    """All pictures of `recipe`: batch_count batches of batch_size, in seed order.
+
+    `embeddings`: the textual inversions prompts may use; the ones used are recorded on each Picture's recipe.
+    """
     check_recipe_for_model(recipe, model)
+    if embeddings is not None:
+        check_recorded_embeddings(recipe, embeddings)
     # 1. Encode the prompts once for every batch, over the model calls the sampler will make.
     calls = count_model_calls(make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config),
                               recipe.steps)
-    prompt = plan_prompt(recipe, model.pipe, batch_size=recipe.batch_size, model_calls=calls)
+    prompt = plan_prompt(recipe, model.pipe, batch_size=recipe.batch_size, model_calls=calls, embeddings=embeddings)
+    if embeddings is not None:
+        recipe = with_embeddings(recipe, embeddings.adapters(prompt.schedule.embeddings))
     # 2. Sample and decode batch by batch.
     pictures: list[Picture] = []
     for batch in range(recipe.batch_count):

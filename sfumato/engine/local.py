@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from sfumato.engine.devices import DevicePlan, DeviceProbe, DeviceRequest, plan_device, probe_devices
+from sfumato.engine.embeddings import library_embeddings
 from sfumato.engine.generate import generate
 from sfumato.engine.model_cache import LoadedModel, ModelCache
 from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
@@ -45,7 +46,7 @@ class LocalEngine:
         try:
             model = self.load(recipe, on_progress=on_progress)
             return generate(recipe, model=model, cancel=cancel, on_progress=on_progress,
-                            preview_every=preview_every)
+                            preview_every=preview_every, embeddings=library_embeddings(self.library))
         except torch.OutOfMemoryError as error:
             self.cache.clear()
             raise OutOfMemory(
