@@ -3,7 +3,8 @@
 Layout and quoting follow `create_infotext` / `parse_generation_parameters` (reference/a1111_infotext_format.md).
 A1111 keys used: Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model hash, Model, Denoising strength,
 Clip skip (only > 1), Init image hash, RNG (`CPU` for noise_source "cpu"; absent or `GPU` means "device"),
-Lora hashes ("name: hash" for LoRA adapters with a hash). sfumato's own keys, written only when needed:
+Lora hashes ("name: hash" for LoRA adapters with a hash), TI hashes (the same for embedding adapters: the
+textual inversions a prompt used). sfumato's own keys, written only when needed:
   Adapters               every adapter as "kind:name:weight[:hash]" (`%`, `:`, `,` in name/hash %-escaped), or
                          "none"; written when the `<lora:NAME:WEIGHT>` tags in the prompt (with Lora hashes)
                          do not already give exactly `Recipe.adapters`. Absent -> adapters come from those tags.
@@ -96,10 +97,13 @@ def recipe_to_infotext(recipe: Recipe) -> str:
 def _parameters(recipe: Recipe) -> dict[str, str | None]:
     extra = dict(recipe.extra)
     lora_hashes = extra.get("Lora hashes", lora_hashes_of(recipe.adapters))
+    ti_hashes = extra.get("TI hashes", ti_hashes_of(recipe.adapters))
     a1111 = _a1111_values(recipe)
-    ours = _sfumato_values(recipe, lora_hashes)
+    ours = _sfumato_values(recipe, lora_hashes, ti_hashes)
     if "Lora hashes" in extra:
         ours.pop("Lora hashes")  # another tool's text put it among its own keys; write it there again
+    if "TI hashes" in extra:
+        ours.pop("TI hashes")
     written = {key for key, value in (a1111 | ours).items() if value is not None}
     # A key sfumato writes or reads back into a field cannot also ride in extra: one of the two would be lost.
     if clashes := [key for key, value in recipe.extra if key in written or _read_known(key, value, {})]:
@@ -133,13 +137,14 @@ def _a1111_values(recipe: Recipe) -> dict[str, str | None]:
     }
 
 
-def _sfumato_values(recipe: Recipe, lora_hashes: str | None) -> dict[str, str | None]:
+def _sfumato_values(recipe: Recipe, lora_hashes: str | None, ti_hashes: str | None = None) -> dict[str, str | None]:
     # Would A1111's line format give the prompts back? (Only the prompt lines matter, so any 3 pairs do.)
     negative_line = f"\nNegative prompt: {recipe.negative_prompt}" if recipe.negative_prompt else ""
     parsed_prompt, parsed_negative, _ = _split(f"{recipe.prompt}{negative_line}\nSteps: 1, Seed: 1, Size: 8x8")
-    from_prompt = adapters_from_prompt(recipe.prompt, lora_hashes)
+    from_prompt = adapters_from_prompt(recipe.prompt, lora_hashes) + embeddings_from_ti_hashes(ti_hashes)
     return {
         "Lora hashes": lora_hashes_of(recipe.adapters),
+        "TI hashes": ti_hashes_of(recipe.adapters),
         "Adapters": None if from_prompt == recipe.adapters else encode_adapters(recipe.adapters),
         "Exact prompt": None if parsed_prompt == recipe.prompt else recipe.prompt,
         "Exact negative prompt": None if parsed_negative == recipe.negative_prompt else recipe.negative_prompt,
@@ -181,6 +186,36 @@ def adapters_from_prompt(prompt: str, lora_hashes: str | None) -> tuple[AdapterR
         except (ValueError, ValidationError):
             continue  # a tag A1111 would read with options we do not model: not an adapter we can name
     return tuple(found.values())
+
+
+# --- textual-inversion embeddings (A1111 "TI hashes") ------------------------------------------------------
+
+def ti_hashes_of(adapters: Iterable[AdapterRef]) -> str | None:
+    """A1111's `TI hashes` value ("name: hash, ...") for the embedding adapters that carry a hash."""
+    entries = [f"{_alias(a.name)}: {a.hash}" for a in adapters if a.kind == "embedding" and a.hash is not None]
+    return ", ".join(entries) or None
+
+
+def embeddings_from_ti_hashes(ti_hashes: str | None) -> tuple[AdapterRef, ...]:
+    """Embedding adapters named by a `TI hashes` value, in order; entries that name nothing are skipped."""
+    found = []
+    for entry in (ti_hashes or "").split(", "):
+        name, _, value = entry.partition(": ")
+        if name and value:
+            found.append(AdapterRef(name=name, kind="embedding", hash=value))
+    return tuple(found)
+
+
+def _ti_hashes_are_derived(params: dict[str, str], adapters: tuple[AdapterRef, ...], lora_derived: bool) -> bool:
+    # As for Lora hashes: sfumato writes TI hashes right after them, ahead of every unknown key.
+    for key, value in params.items():
+        if key == "TI hashes":
+            return ti_hashes_of(adapters) == value
+        if key == "Lora hashes" and lora_derived:
+            continue
+        if key not in A1111_FIXED_KEYS and not _read_known(key, value, {}):
+            return False
+    return False
 
 
 def _escape(text: str) -> str:
@@ -282,13 +317,16 @@ def recipe_from_infotext(text: str) -> Recipe:
     for key, value in params.items():
         if not _read_known(key, value, data):
             extra.append((key, value))
-    lora_hashes = params.get("Lora hashes")
+    lora_hashes, ti_hashes = params.get("Lora hashes"), params.get("TI hashes")
     if "Adapters" in params:
         data["adapters"] = decode_adapters(params["Adapters"])
     else:
-        data["adapters"] = adapters_from_prompt(data["prompt"], lora_hashes)
-    if lora_hashes is not None and _lora_hashes_are_derived(params, data["adapters"]):
+        data["adapters"] = adapters_from_prompt(data["prompt"], lora_hashes) + embeddings_from_ti_hashes(ti_hashes)
+    lora_derived = lora_hashes is not None and _lora_hashes_are_derived(params, data["adapters"])
+    if lora_derived:
         extra.remove(("Lora hashes", lora_hashes))
+    if ti_hashes is not None and _ti_hashes_are_derived(params, data["adapters"], lora_derived):
+        extra.remove(("TI hashes", ti_hashes))
     data["extra"] = tuple(extra)
     return recipe_from(data)
 

@@ -48,6 +48,7 @@ def test_a1111_example_to_recipe() -> None:
     assert recipe.adapters == (
         AdapterRef(name="add_detail", weight=0.5, hash="7c6bad76eb54"),
         AdapterRef(name="epiNoiseoffset_v2", weight=1.0, hash="d1131f7207d6"),
+        AdapterRef(name="easynegative", kind="embedding", hash="c74b4e810b03"),  # from TI hashes
     )
     assert [key for key, _ in recipe.extra] == [
         "Hires sampler", "Hires prompt", "Hires schedule type", "Hires resize", "Hires steps", "Hires upscaler",
@@ -251,3 +252,17 @@ def test_sfumato_fields_a1111_lacks_round_trip() -> None:
         assert written in text
     assert "RNG" not in text
     assert recipe_from_infotext(text) == recipe
+
+
+def test_embeddings_are_written_as_ti_hashes_and_read_back() -> None:
+    adapters = (AdapterRef(name="ink", weight=0.8, hash="0123456789ab"),
+                AdapterRef(name="easynegative", kind="embedding", hash="c74b4e810b03"),
+                AdapterRef(name="owl_style", kind="embedding", hash="00ff00ff00ff"))
+    recipe = Recipe(prompt="an owl, owl_style <lora:ink:0.8>", negative_prompt="easynegative", adapters=adapters)
+    text = recipe_to_infotext(recipe)
+    assert 'Lora hashes: "ink: 0123456789ab", TI hashes: "easynegative: c74b4e810b03, owl_style: 00ff00ff00ff"' in text
+    assert "Adapters" not in text  # the tags and the two hash keys say it all, as in A1111's own text
+    assert recipe_from_infotext(text) == recipe
+    unhashed = recipe.replace(adapters=(AdapterRef(name="owl_style", kind="embedding"),))
+    assert "TI hashes" not in recipe_to_infotext(unhashed)
+    assert recipe_from_infotext(recipe_to_infotext(unhashed)) == unhashed  # via sfumato's Adapters key

@@ -25,7 +25,7 @@ from sfumato.sampler_names import SAMPLER_NAMES, SCHEDULE_TYPE_NAMES
 
 # Keys sfumato reads into Recipe fields (module docstring of sfumato/infotext.py) and positional A1111 keys.
 INTERPRETED_KEYS = frozenset({
-    *A1111_FIXED_KEYS, "Lora hashes", "Adapters", "Exact prompt", "Exact negative prompt", "Model sha256",
+    *A1111_FIXED_KEYS, "Lora hashes", "TI hashes", "Adapters", "Exact prompt", "Exact negative prompt", "Model sha256",
     "Device", "Dtype", "Batch size", "Batch count", "Mask hash", "Schema version", "Version", "User",
     "Prompt", "Negative prompt",
 })
