@@ -12,7 +12,7 @@ from sfumato.studio import Studio
 
 
 def out_console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, emoji=False)  # "[cat:dog:0.5]" must not print a dog emoji
 
 
 def err_console() -> Console:

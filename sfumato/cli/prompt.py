@@ -9,6 +9,7 @@ from typing import Annotated, Final
 import typer
 
 from sfumato.cli.context import out_console
+from sfumato.cli.prompt_embeddings import embedding_lookup, show_tokens, used_embeddings_lines
 from sfumato.prompt.chunks import CHUNK_LENGTH, chunk_fragments, load_tokenizer
 from sfumato.prompt.compel_syntax import SyntaxChoice
 from sfumato.prompt.parse import ParsedPrompt, parse_prompt
@@ -63,27 +64,31 @@ def _print_parsed(item: ParsedPrompt) -> None:
 
 @prompt_app.command("explain")
 def explain_command(
+    ctx: typer.Context,
     prompt: Annotated[str, typer.Argument(help="The prompt (quoted).")],
     model: Annotated[str, typer.Option("--model", help="Model whose tokenizer to use (all use CLIP's BPE).")]
     = "sfumato-tiny",
     steps: StepsOption = 20,
     syntax: SyntaxOption = "auto",
 ) -> None:
-    """Tokens per 75-token chunk with their weights, the schedule, and what the parser took out."""
+    """Tokens per 75-token chunk with their weights, the schedule, what the parser took out, and embeddings used."""
     item = parse_prompt(prompt, steps=steps, syntax=_syntax(syntax))
     tokenizer = load_tokenizer(CLIP_TOKENIZER)
+    lookup, infos = embedding_lookup(ctx, tokenizer)
+    used: set[str] = set()
     console = out_console()
     _print_parsed(item)
     removed = [f"<{a.kind}:{':'.join(a.items)}>" for a in item.adapters]
     console.print(f"  taken out: {', '.join(removed) or 'nothing'} (model {model})", highlight=False, markup=False)
     for index, sub in enumerate(item.sub_prompts):
         for entry in sub.schedule:
-            chunks, count = chunk_fragments(entry.fragments, tokenizer)
+            chunks, count = chunk_fragments(entry.fragments, tokenizer, lookup if item.syntax == "a1111" else None)
             console.print(f"  sub-prompt {index + 1}, up to step {entry.end_at_step}: {count} tokens in "
                           f"{len(chunks)} chunk(s) of {CHUNK_LENGTH}", highlight=False, markup=False)
             for number, chunk in enumerate(chunks):
-                words = tokenizer.convert_ids_to_tokens(list(chunk.tokens))
-                shown = [f"{w.removesuffix('</w>')}" + (f"@{m:.3g}" if m != 1.0 else "")
-                         for w, m in zip(words[1:-1], chunk.multipliers[1:-1]) if w != "<|endoftext|>"]
+                used.update(name for _, name in chunk.fixes)
                 moved = f" ({chunk.moved} carried over from the last comma)" if chunk.moved else ""
-                console.print(f"    chunk {number + 1}{moved}: {' '.join(shown)}", highlight=False, markup=False)
+                console.print(f"    chunk {number + 1}{moved}: {show_tokens(tokenizer, chunk)}", highlight=False,
+                              markup=False)
+    for line in used_embeddings_lines(used, infos, model, ctx):
+        console.print(line, highlight=False, markup=False)

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from sfumato.errors import ModelNotFound, RecipeError, SfumatoError
-from sfumato.models.embedding_files import EmbeddingInfo, read_embedding_info
+from sfumato.models.embedding_files import EmbeddingInfo, scan_embeddings
 from sfumato.models.library import ModelKind, ModelLibrary
 from sfumato.prompt.embedding_words import EmbeddingWord
 from sfumato.recipe import AdapterRef, Recipe
@@ -68,17 +68,7 @@ def _size_message(info: EmbeddingInfo, part: str, width: int) -> str:
 
 def library_embeddings(library: ModelLibrary) -> LibraryEmbeddings:
     """Scan the library's embedding folders (headers only)."""
-    infos: dict[str, EmbeddingInfo] = {}
-    refused: dict[str, SfumatoError] = {}
-    for entry in library.scan(ModelKind.EMBEDDING):
-        assert entry.path is not None
-        name = entry.path.stem
-        if name in infos or name in refused:
-            continue
-        try:
-            infos[name] = read_embedding_info(entry.path)
-        except SfumatoError as error:
-            refused[name] = error
+    infos, refused = scan_embeddings(library.scan(ModelKind.EMBEDDING))
     return LibraryEmbeddings(MappingProxyType(infos), MappingProxyType(refused),
                              lambda path: library.hash_cache.hashes(path).sha256)
 

@@ -69,6 +69,10 @@ def _unwrap(loaded: object) -> object:
     # A1111-era .ckpt files wrap the weights with training state: {"state_dict": {...}, "global_step": ...}.
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         return loaded["state_dict"]
+    # An A1111 textual-inversion .pt: {"string_to_param": {"*": (n, width)}, "name": ..., "step": ...}; its one
+    # tensor becomes `emb_params`, the key A1111 and kohya write in .safetensors embeddings.
+    if isinstance(loaded, dict) and isinstance(loaded.get("string_to_param"), dict) and len(loaded["string_to_param"]) == 1:
+        return {"emb_params": next(iter(loaded["string_to_param"].values()))}
     return loaded
 
 

@@ -7,7 +7,7 @@ Pickle files (.pt/.bin) are refused as checkpoints are. The trigger word is the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -15,9 +15,10 @@ from typing import Final
 
 from safetensors import SafetensorError, safe_open
 
-from sfumato.errors import BadInput
+from sfumato.errors import BadInput, SfumatoError
 from sfumato.models.families import Family
 from sfumato.models.identify import refuse_unsafe_file
+from sfumato.models.library import ModelEntry
 
 SDXL_PARTS: Final = ("clip_l", "clip_g")
 SINGLE: Final = ""  # the part name of a one-encoder embedding (SD 1.x / 2.x)
@@ -109,3 +110,23 @@ def describe(info: EmbeddingInfo) -> str:
     """A line for `models list`: vector count, widths and format."""
     widths = " + ".join(f"{part} {width}" if part else str(width) for part, width in sorted(info.widths.items()))
     return f"{info.vectors} vector{'s' if info.vectors != 1 else ''} of width {widths} ({info.format} format)"
+
+
+def scan_embeddings(entries: Iterable[ModelEntry]) -> tuple[dict[str, EmbeddingInfo], dict[str, SfumatoError]]:
+    """Library entries of kind embedding -> usable files and refused ones (pickles, bad formats), by trigger word.
+
+    The first usable file of a name wins (the home's folders come first), so a word always means one file; a
+    converted `x.safetensors` beside its `x.pt` is used and the pickle ignored.
+    """
+    infos: dict[str, EmbeddingInfo] = {}
+    refused: dict[str, SfumatoError] = {}
+    for entry in entries:
+        name = entry.path.stem if entry.path is not None else ""
+        if entry.path is None or name in infos:
+            continue
+        try:
+            infos[name] = read_embedding_info(entry.path)
+            refused.pop(name, None)
+        except SfumatoError as error:
+            refused.setdefault(name, error)
+    return infos, refused

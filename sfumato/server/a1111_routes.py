@@ -20,6 +20,7 @@ from sfumato.jobs import JobState
 from sfumato.models.library import ModelKind
 from sfumato.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES, SCHEDULE_TYPE_ALIASES, SCHEDULE_TYPE_NAMES
 from sfumato.server.a1111 import Txt2ImgRequest, info_json, recipe_fields, refuse_unsupported, with_infotext
+from sfumato.server.a1111_embeddings import embeddings_response
 from sfumato.server.deps import LimitsDep, StudioDep
 from sfumato.server.pngs import decode_base64_image, read_picture_bytes, text_chunks
 from sfumato.server.styles import apply_styles, load_styles
@@ -155,10 +156,8 @@ def refresh_loras() -> None:
 
 
 @router.get("/embeddings")
-def embeddings(studio: StudioDep) -> dict[str, Any]:
-    loaded = {e.name: {"step": None, "sd_checkpoint": None, "sd_checkpoint_name": None, "shape": None,
-                       "vectors": None} for e in studio.library.scan(ModelKind.EMBEDDING)}
-    return {"loaded": loaded, "skipped": {}}
+def embeddings(request: Request, studio: StudioDep) -> dict[str, Any]:
+    return embeddings_response(studio.library, str(_state(request).options()["sd_model_checkpoint"]))
 
 
 @router.get("/prompt-styles")

@@ -166,3 +166,15 @@ def test_compel_prompt_with_an_embedding_is_refused(sd1: Any, embeddings: Librar
     components = PromptComponents.from_pipeline(sd1, embeddings)
     with pytest.raises(RecipeError, match="Compel-syntax"):
         build_conditioning_schedule(components, "an inkstyle owl++", "", 10)
+
+
+def test_convert_turns_an_a1111_pt_into_a_usable_embedding(tmp_path: Path, sd1: Any) -> None:
+    from sfumato.models.convert import convert_to_safetensors
+
+    write_embeddings(tmp_path)
+    converted = convert_to_safetensors(tmp_path / "embeddings" / "oldpickle.pt")
+    info = read_embedding_info(converted)
+    assert (info.name, info.vectors, info.format) == ("oldpickle", 1, "A1111")
+    library = library_embeddings(ModelLibrary((tmp_path,), HashCache(tmp_path / "hashes.json")))
+    assert "oldpickle" in library.infos and "oldpickle" not in library.refused  # the .safetensors beside it wins
+    torch.testing.assert_close(library.vectors("oldpickle", "", CLIP_L_WIDTH), _vectors(1, CLIP_L_WIDTH, 5))
