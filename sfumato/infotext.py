@@ -323,7 +323,7 @@ def recipe_from_infotext(text: str) -> Recipe:
     else:
         data["adapters"] = adapters_from_prompt(data["prompt"], lora_hashes) + embeddings_from_ti_hashes(ti_hashes)
     lora_derived = lora_hashes is not None and _lora_hashes_are_derived(params, data["adapters"])
-    if lora_derived:
+    if lora_hashes is not None and lora_derived:
         extra.remove(("Lora hashes", lora_hashes))
     if ti_hashes is not None and _ti_hashes_are_derived(params, data["adapters"], lora_derived):
         extra.remove(("TI hashes", ti_hashes))
