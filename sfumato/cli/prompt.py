@@ -88,7 +88,7 @@ def explain_command(
             for number, chunk in enumerate(chunks):
                 used.update(name for _, name in chunk.fixes)
                 moved = f" ({chunk.moved} carried over from the last comma)" if chunk.moved else ""
-                console.print(f"    chunk {number + 1}{moved}: {show_tokens(tokenizer, chunk)}", highlight=False,
+                console.print(f"    chunk {number + 1}{moved}: {show_tokens(tokenizer, chunk, infos)}", highlight=False,
                               markup=False)
     for line in used_embeddings_lines(used, infos, model, ctx):
         console.print(line, highlight=False, markup=False)

@@ -29,7 +29,7 @@ def embedding_lookup(ctx: typer.Context, tokenizer: Any) -> tuple[EmbeddingLooku
     return (EmbeddingLookup(words, tokenizer) if words else None), infos
 
 
-def show_tokens(tokenizer: Any, chunk: PromptChunk) -> str:
+def show_tokens(tokenizer: Any, chunk: PromptChunk, infos: dict[str, EmbeddingInfo]) -> str:
     """A chunk's tokens with weights; an embedding shows once, as <name:N vectors>, over the positions it takes."""
     starts = {position: name for position, name in chunk.fixes}
     words = tokenizer.convert_ids_to_tokens(list(chunk.tokens))
@@ -39,7 +39,7 @@ def show_tokens(tokenizer: Any, chunk: PromptChunk) -> str:
         weight = chunk.multipliers[position]
         suffix = f"@{weight:.3g}" if weight != 1.0 else ""
         if position in starts:
-            span = _span(chunk, position)
+            span = infos[starts[position]].vectors
             shown.append(f"<{starts[position]}:{span} vector{'s' if span != 1 else ''}>{suffix}")
             position += span
             continue
@@ -47,15 +47,6 @@ def show_tokens(tokenizer: Any, chunk: PromptChunk) -> str:
             shown.append(words[position].removesuffix("</w>") + suffix)
         position += 1
     return " ".join(shown)
-
-
-def _span(chunk: PromptChunk, start: int) -> int:
-    later = [position for position, _ in chunk.fixes if position > start]
-    end = min(later) if later else len(chunk.tokens) - 1
-    span = 0
-    while start + span < end and chunk.tokens[start + span] == 0:
-        span += 1
-    return max(span, 1)
 
 
 def used_embeddings_lines(used: set[str], infos: dict[str, EmbeddingInfo], model: str,

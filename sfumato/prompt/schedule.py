@@ -5,8 +5,9 @@ This is what the engine calls once per job, before sampling (see `build_conditio
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import torch
 
@@ -24,7 +25,11 @@ from sfumato.prompt.encode import (
     pad_with_last,
     zeros_like,
 )
+from sfumato.prompt.errors import PromptError
 from sfumato.prompt.parse import AdapterTag, ParsedPrompt, parse_prompt
+
+# InvokeAI / Compel prompts name an embedding explicitly as <name>; A1111 prompts use the bare word.
+_COMPEL_EMBEDDING: Final = re.compile(r"<([\w.\-]+)>")
 
 
 @dataclass(frozen=True)
@@ -113,9 +118,9 @@ def build_conditioning_schedule(components: PromptComponents | Any, prompt: str,
     parsed = parse_prompt(prompt, steps=steps, syntax=syntax)
     parsed_negative = parse_prompt(negative, steps=steps, syntax=syntax, negative=True)
     lookup = components.embedding_lookup()
-    for item in (parsed, parsed_negative):
+    for item, field in ((parsed, "prompt"), (parsed_negative, "negative_prompt")):
         check_clip_skip(components, clip_skip, item)
-        _refuse_compel_embeddings(components, item, lookup)
+        _refuse_compel_embeddings(components, item, lookup, field)
     cache: dict[tuple[str, str], Conditioning] = {}
     with torch.inference_mode():
         empty = _encode(components, parse_prompt("", steps=steps).sub_prompts[0].schedule[0].fragments, "", "a1111",
@@ -153,9 +158,18 @@ def _encode(components: PromptComponents, fragments: tuple[tuple[str, float], ..
 
 
 def _refuse_compel_embeddings(components: PromptComponents, parsed: ParsedPrompt,
-                              lookup: EmbeddingLookup | None) -> None:
-    """Compel encodes with its own tokenizer pass, where our vectors cannot go: say so rather than drop them."""
-    if lookup is None or parsed.combine == "composable":
+                              lookup: EmbeddingLookup | None, field: str) -> None:
+    """An unknown <name> is an error pointing at it; a known embedding is refused, as Compel encodes with its own
+    tokenizer pass, where our vectors cannot go (say so rather than drop them)."""
+    if parsed.combine == "composable":
+        return
+    known = {word.name for word in components.embeddings.words} if components.embeddings is not None else set()
+    for match in _COMPEL_EMBEDDING.finditer(parsed.text):
+        if match[1] not in known:
+            raise PromptError(f"unknown embedding <{match[1]}>", prompt=parsed.text, column=match.start(), field=field,
+                              hint=f"embeddings in the library: {', '.join(sorted(known)) or 'none'} "
+                                   "(files in <home>/embeddings; `sfumato models list`)")
+    if lookup is None:
         return
     tokenizer = components.encoders[0].tokenizer
     for sub in parsed.sub_prompts:
@@ -163,8 +177,8 @@ def _refuse_compel_embeddings(components: PromptComponents, parsed: ParsedPrompt
             chunks, _ = chunk_fragments(entry.fragments, tokenizer, lookup)
             if names := sorted({name for chunk in chunks for _, name in chunk.fixes}):
                 raise RecipeError(
-                    f"prompt: textual-inversion embeddings ({', '.join(names)}) are not supported in Compel-syntax "
-                    "prompts yet; write the weights in A1111 syntax, e.g. (word:1.2)", field="prompt")
+                    f"{field}: textual-inversion embeddings ({', '.join(names)}) are not supported in Compel-syntax "
+                    "prompts yet; write the weights in A1111 syntax, e.g. (word:1.2)", field=field)
 
 
 def _compel(components: PromptComponents, parsed: ParsedPrompt, clip_skip: int) -> Conditioning:

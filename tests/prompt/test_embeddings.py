@@ -178,3 +178,17 @@ def test_convert_turns_an_a1111_pt_into_a_usable_embedding(tmp_path: Path, sd1: 
     library = library_embeddings(ModelLibrary((tmp_path,), HashCache(tmp_path / "hashes.json")))
     assert "oldpickle" in library.infos and "oldpickle" not in library.refused  # the .safetensors beside it wins
     torch.testing.assert_close(library.vectors("oldpickle", "", CLIP_L_WIDTH), _vectors(1, CLIP_L_WIDTH, 5))
+
+
+def test_unknown_compel_embedding_points_at_its_column(sd1: Any, embeddings: LibraryEmbeddings) -> None:
+    from sfumato.prompt.errors import PromptError
+
+    with pytest.raises(PromptError, match="unknown embedding <nosuch> at column 10") as unknown:
+        build_conditioning_schedule(sd1, "an owl++ <nosuch>", "", 10, embeddings=embeddings)
+    assert "inkstyle" in str(unknown.value.hint)
+    with pytest.raises(PromptError, match="negative_prompt: unknown embedding <bad>"):
+        build_conditioning_schedule(sd1, "an owl", "blurry-- <bad>", 10, embeddings=embeddings)
+    with pytest.raises(RecipeError, match="not supported in Compel"):  # a known one: refused, not dropped
+        build_conditioning_schedule(sd1, "an owl++ <inkstyle>", "", 10, embeddings=embeddings)
+    # In A1111 syntax an unknown word is plain text, as A1111 reads it.
+    assert build_conditioning_schedule(sd1, "an owl <nosuch>", "", 10, embeddings=embeddings).embeddings == set()
