@@ -143,7 +143,9 @@ def theme_prompt(theme: Theme, *, name: str) -> ThemePrompt:
     prompt = ", ".join(text for text in map(section_text, theme.prompt.values()) if text)
     negative = theme.negative_prompt
     negative_text = negative.strip() if isinstance(negative, str) else ", ".join(n.strip() for n in negative if n)
-    canonical = json.dumps(theme.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False)
+    data = theme.model_dump(mode="json", by_alias=True)
+    data["prompt"] = list(data["prompt"].items())  # section order makes the prompt, so it is part of the hash
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
     return ThemePrompt(theme.theme or name, digest, prompt, negative_text,
                        MappingProxyType(theme.settings.recipe_fields()))
