@@ -11,8 +11,9 @@ import typer
 from sfumato.cli.context import out_console
 from sfumato.prompt.chunks import CHUNK_LENGTH, chunk_fragments, load_tokenizer
 from sfumato.prompt.compel_syntax import SyntaxChoice
-from sfumato.prompt.dynamic import TemplateInfo, template_info, wildcards_folder
+from sfumato.prompt.dynamic import TemplateInfo, is_template, template_info, wildcards_folder
 from sfumato.prompt.parse import ParsedPrompt, parse_prompt
+from sfumato.settings import Settings
 
 # Every family sfumato runs (SD 1.x/2.x, SDXL, sfumato-tiny) tokenizes with the same CLIP BPE vocabulary.
 CLIP_TOKENIZER: Final = Path(__file__).resolve().parent.parent / "models" / "tokenizers" / "clip"
@@ -45,7 +46,7 @@ def parse_command(
     A template ({a|b} variants, __wildcards__) is reported with its number of combinations, and its first
     combination is parsed.
     """
-    templates = [template_info(text, _wildcards(ctx, wildcards)) for text in prompts]
+    templates = [_template(ctx, text, wildcards) for text in prompts]
     parsed = [parse_prompt(info.first if info else text, steps=steps, syntax=_syntax(syntax))
               for text, info in zip(prompts, templates)]
     if as_json:
@@ -57,8 +58,12 @@ def parse_command(
         _print_parsed(item)
 
 
-def _wildcards(ctx: typer.Context, given: Path | None) -> Path:
-    return given if given is not None else wildcards_folder(ctx.obj.settings.home)
+def _template(ctx: typer.Context, text: str, given: Path | None) -> TemplateInfo | None:
+    if not is_template(text):
+        return None  # no home needed for a plain prompt
+    # prompt_app may run without the root callback (tests, embedding): then the environment's settings.
+    home = ctx.obj.settings.home if ctx.obj is not None else Settings().home
+    return template_info(text, given if given is not None else wildcards_folder(home))
 
 
 def _print_template(info: TemplateInfo | None) -> None:
@@ -95,7 +100,7 @@ def explain_command(
     wildcards: WildcardsOption = None,
 ) -> None:
     """Tokens per 75-token chunk with their weights, the schedule, and what the parser took out."""
-    info = template_info(prompt, _wildcards(ctx, wildcards))
+    info = _template(ctx, prompt, wildcards)
     item = parse_prompt(info.first if info else prompt, steps=steps, syntax=_syntax(syntax))
     tokenizer = load_tokenizer(CLIP_TOKENIZER)
     console = out_console()

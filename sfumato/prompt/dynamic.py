@@ -65,7 +65,9 @@ def _parse(text: str, *, field: str) -> object:
 
 
 def _manager(folder: Path) -> WildcardManager:
-    return WildcardManager(folder)
+    # A missing folder is no wildcards at all (the library would warn on every prompt); unknown names then
+    # fail with UnknownWildcard, which says which folder was searched.
+    return WildcardManager(folder if folder.is_dir() else None)
 
 
 def _wildcard_names(command: object) -> Iterator[str]:

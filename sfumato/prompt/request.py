@@ -32,7 +32,7 @@ class PromptOptions:
 
     styles: tuple[str, ...] = ()
     theme: str | None = None
-    mode: DynamicMode = "random"
+    mode: DynamicMode | None = "random"  # None: prompts are taken as typed, braces and all (extension off)
     wildcards: Path | None = None  # default: <home>/wildcards
 
 
@@ -113,6 +113,8 @@ def recipes_for(fields: Mapping[str, Any], options: PromptOptions, *, home: Path
                 new_recipe: Callable[[Mapping[str, Any]], Recipe]) -> list[Recipe]:
     """The Recipes to run for one request: theme and styles merged, validated by `new_recipe`, expanded."""
     recipe = new_recipe(with_theme_and_styles(fields, options, home=home))
+    if options.mode is None:
+        return [recipe]
     folder = options.wildcards if options.wildcards is not None else wildcards_folder(home)
     return expand_recipe(recipe, mode=options.mode, wildcards=folder)
 

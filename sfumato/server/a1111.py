@@ -18,6 +18,7 @@ from sfumato import __version__
 from sfumato.errors import RecipeError
 from sfumato.infotext import parse_infotext
 from sfumato.recipe import Recipe
+from sfumato.server.a1111_dynamic import other_scripts
 
 # Infotext key -> request field, for A1111's `infotext` request field (txt2img paste fields with an api name).
 _INFOTEXT_FIELDS: Final = (
@@ -94,7 +95,8 @@ def refuse_unsupported(request: Txt2ImgRequest) -> None:
     switched_on = {
         "enable_hr": bool(request.enable_hr), "tiling": bool(request.tiling),
         "restore_faces": bool(request.restore_faces), "subseed_strength": bool(request.subseed_strength),
-        "script_name": bool(request.script_name), "alwayson_scripts": bool(request.alwayson_scripts),
+        "script_name": bool(request.script_name),
+        "alwayson_scripts": bool(other_scripts(request.alwayson_scripts)),  # Dynamic Prompts is understood
         "refiner_checkpoint": bool(request.refiner_checkpoint), "firstpass_image": bool(request.firstpass_image),
     }
     for field, is_on in switched_on.items():

@@ -20,6 +20,7 @@ from sfumato.jobs import Job, JobState
 from sfumato.models.library import ModelKind
 from sfumato.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES, SCHEDULE_TYPE_ALIASES, SCHEDULE_TYPE_NAMES
 from sfumato.server.a1111 import Txt2ImgRequest, info_json, recipe_fields, refuse_unsupported, with_infotext
+from sfumato.server.a1111_dynamic import template_mode
 from sfumato.server.deps import LimitsDep, StudioDep
 from sfumato.server.pngs import decode_base64_image, read_picture_bytes, text_chunks
 from sfumato.studio import Studio
@@ -74,8 +75,8 @@ async def txt2img(payload: Txt2ImgRequest, request: Request, studio: StudioDep, 
     fields = recipe_fields(payload, _state(request).options())
     # Styles, then dynamic prompts in random mode, as A1111 with the sd-dynamic-prompts extension (issue #5):
     # a template becomes one job per picture, each with its resolved prompt.
-    recipes = recipes_for(fields, PromptOptions(styles=tuple(payload.styles or ())), home=studio.settings.home,
-                          new_recipe=studio.new_recipe)
+    options = PromptOptions(styles=tuple(payload.styles or ()), mode=template_mode(payload.alwayson_scripts))
+    recipes = recipes_for(fields, options, home=studio.settings.home, new_recipe=studio.new_recipe)
     limits.check_count(len(recipes))
     jobs = [studio.jobs.submit(limits.check(recipe), requested_by="sdapi", save=bool(payload.save_images))
             for recipe in recipes]

@@ -68,8 +68,8 @@ def test_theme_with_extra_text_and_styles(home: Path, tmp_path: Path, capsys: py
     assert recipe["negative_prompt"] == "cars, sun"
     assert (recipe["steps"], recipe["guidance_scale"], recipe["styles"]) == (2, 5.0, ["Night"])
     assert recipe["theme"] == "owl" and len(recipe["theme_hash"]) == 12
-    code, out, _ = run(capsys, "info", json.loads(out_path := out)[0]["path"])
-    assert code == 0 and "Theme: owl, Theme hash: " in out and out_path
+    code, out, _ = run(capsys, "info", json.loads(out)[0]["path"])
+    assert code == 0 and "Theme: owl, Theme hash: " in out and "styles applied: Night" in out
 
 
 def test_styles_commands(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

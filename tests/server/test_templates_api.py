@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sfumato.errors import RecipeError
+from sfumato.server.a1111_dynamic import template_mode
 from tests.server.live import LiveServer
 
 STYLES = 'name,prompt,negative_prompt\r\nInk,"{prompt}, ink drawing",blurry\r\n'
@@ -94,3 +96,23 @@ def test_native_api_theme_and_combinatorial_template(live_server: LiveServer, ho
             assert wait_done(live_server, job["id"])["state"] == "done"
         escaped = client.post("/api/jobs", json={**request, "theme": "../owl"})
         assert escaped.status_code == 422  # a theme is a name in themes/, never a path on the server
+
+
+def test_the_extensions_alwayson_scripts_entry_picks_the_mode() -> None:
+    assert template_mode(None) == "random"  # A1111 with the extension installed expands by default
+    assert template_mode({"Dynamic Prompts v2.17.1": {"args": [True, True]}}) == "combinatorial"
+    assert template_mode({"dynamic prompts v2.16.0": {"args": [False]}}) is None
+    with pytest.raises(RecipeError, match="is_magic_prompt is not supported"):
+        template_mode({"Dynamic Prompts v2.17.1": {"args": [True, False, 1, True]}})
+
+
+def test_a1111_combinatorial_through_alwayson_scripts(live_server: LiveServer) -> None:
+    payload = {"prompt": "a {red|blue} kite", "seed": 8, "steps": 2, "width": 64, "height": 64,
+               "alwayson_scripts": {"Dynamic Prompts v2.17.1": {"args": [True, True]}}}
+    with live_server.client() as client:
+        response = client.post("/sdapi/v1/txt2img", json=payload)
+        assert response.status_code == 200, response.text
+        info = json.loads(response.json()["info"])
+        assert info["all_prompts"] == ["a red kite", "a blue kite"] and info["all_seeds"] == [8, 9]
+        other = client.post("/sdapi/v1/txt2img", json={**payload, "alwayson_scripts": {"ADetailer": {"args": []}}})
+        assert other.status_code == 422 and "alwayson_scripts" in other.text
