@@ -96,7 +96,7 @@ def _check_names(template: str, manager: WildcardManager, folder: Path, *, field
         values = manager.get_values(name)
         if not values:
             _unknown(template, name, folder, field=field)
-        for value in values:
+        for value in values.items:
             text = str(value)  # a str, or a WildcardItem whose str() is its text
             if _WRAP in text:
                 pending.extend(_wildcard_names(_parse(text, field="wildcard value")))
