@@ -11,6 +11,8 @@ textual inversions a prompt used). sfumato's own keys, written only when needed:
   Exact prompt / Exact negative prompt   the prompt as typed, when A1111's line format would alter it
                          (whitespace at line ends, a line starting "Negative prompt:", ...).
   Model sha256, Device, Dtype, Mask hash, Batch size / Batch count (when not 1), Schema version (when not 1).
+  Template / Negative Template (the sd-dynamic-prompts extension's keys), Theme, Theme hash (issue #5); style
+  names are not written (A1111 writes none): they live in the JSON chunk and YAML sidecar only.
 Then `Recipe.extra` in order (A1111 fixed-slot keys such as `VAE hash` take their fixed slot, as in A1111),
 then `Version: sfumato-<version>` unless extra carries a `Version` (kept from another tool's text).
 """
@@ -52,6 +54,9 @@ _FIELD_KEYS: Final[Mapping[str, str]] = MappingProxyType({
     "Device": "device", "Dtype": "dtype", "Batch size": "batch_size", "Batch count": "batch_count",
     "Mask hash": "mask_hash", "Schema version": "schema_version",
     "Exact prompt": "prompt", "Exact negative prompt": "negative_prompt",
+    # prompt templates and themes (issue #5)
+    "Template": "prompt_template", "Negative Template": "negative_prompt_template", "Theme": "theme",
+    "Theme hash": "theme_hash",
 })
 _NOISE_SOURCES: Final[Mapping[str, str]] = MappingProxyType({"CPU": "cpu", "GPU": "device"})
 _SFUMATO_VERSION_PREFIX: Final = "sfumato-"
@@ -104,7 +109,7 @@ def _parameters(recipe: Recipe) -> dict[str, str | None]:
         ours.pop("Lora hashes")  # another tool's text put it among its own keys; write it there again
     if "TI hashes" in extra:
         ours.pop("TI hashes")
-    written = {key for key, value in (a1111 | ours).items() if value is not None}
+    written = {key for key, value in (a1111 | ours | _template_values(recipe)).items() if value is not None}
     # A key sfumato writes or reads back into a field cannot also ride in extra: one of the two would be lost.
     if clashes := [key for key, value in recipe.extra if key in written or _read_known(key, value, {})]:
         raise RecipeError(
@@ -115,6 +120,7 @@ def _parameters(recipe: Recipe) -> dict[str, str | None]:
     # dict.update keeps a key's first slot: as A1111's `{..., **extra_generation_params}`.
     params.update(a1111)
     params.update(ours)
+    params.update(_template_values(recipe))
     params.update(recipe.extra)
     params.setdefault("Version", f"{_SFUMATO_VERSION_PREFIX}{__version__}")
     return params
@@ -155,6 +161,17 @@ def _sfumato_values(recipe: Recipe, lora_hashes: str | None, ti_hashes: str | No
         "Batch count": None if recipe.batch_count == 1 else str(recipe.batch_count),
         "Mask hash": recipe.mask_hash,
         "Schema version": None if recipe.schema_version == SCHEMA_VERSION else str(recipe.schema_version),
+    }
+
+
+def _template_values(recipe: Recipe) -> dict[str, str | None]:
+    # Where the prompt came from (issue #5). The sd-dynamic-prompts extension writes Template/Negative Template
+    # among its extra_generation_params, after the sampler keys; Theme/Theme hash are sfumato's own.
+    return {
+        "Template": recipe.prompt_template,
+        "Negative Template": recipe.negative_prompt_template,
+        "Theme": recipe.theme,
+        "Theme hash": recipe.theme_hash,
     }
 
 

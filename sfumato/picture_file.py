@@ -153,6 +153,8 @@ def describe(meta: PictureMetadata) -> str:
     line = f"source: {_SOURCE_TEXT[meta.source]}"
     if meta.batch is not None and meta.batch.size > 1:
         line += f"; picture {meta.batch.index + 1} of a batch of {meta.batch.size} (batch seed {meta.batch.seed})"
+    if meta.recipe.styles:  # infotext carries no style names (A1111 writes none), so say them here
+        line += f"\nstyles applied: {', '.join(meta.recipe.styles)}"
     return f"{text}\n\n{line}"
 
 

@@ -73,6 +73,17 @@ class Recipe(BaseModel):
     extra: tuple[tuple[str, str], ...] = Field(
         default=(), description="Infotext keys sfumato does not interpret, kept so round trips are exact."
     )
+    # --- prompt templates, themes and styles (issue #5, items 3-5): where the prompt came from. The prompt
+    # above is always the resolved text the engine uses; these record how it was made and never change pixels.
+    prompt_template: str | None = Field(
+        default=None, description="Dynamic-prompts template the prompt was drawn from (infotext 'Template')."
+    )
+    negative_prompt_template: str | None = Field(
+        default=None, description="Template of the negative prompt (infotext 'Negative Template')."
+    )
+    styles: tuple[str, ...] = Field(default=(), description="Names of the styles.csv styles applied, in order.")
+    theme: str | None = Field(default=None, min_length=1, description="Name of the theme the prompt came from.")
+    theme_hash: str | None = Field(default=None, description="First 12 hex of the sha256 of the validated theme.")
 
     @field_validator("sampler", mode="before")
     @classmethod

@@ -18,6 +18,7 @@ from sfumato.cli.library import library_app
 from sfumato.cli.models import models_app
 from sfumato.cli.prompt import prompt_app
 from sfumato.cli.serve import serve_command
+from sfumato.cli.styles import styles_app
 from sfumato.errors import SfumatoError
 from sfumato.train.cli import train_app
 from sfumato.train.emoji.cli import data_app
@@ -37,6 +38,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(library_app, name="library")
 app.add_typer(prompt_app, name="prompt")
 app.command("serve")(serve_command)
+app.add_typer(styles_app, name="styles")  # issue #5: styles.csv presets
 
 
 app.add_typer(data_app, name="data", help="Build datasets (the embedded model's emoji data).")

@@ -13,6 +13,7 @@ from sfumato.cli.context import CliContext, err_console, out_console
 from sfumato.cli.progress import step_progress
 from sfumato.errors import BadInput, SfumatoError
 from sfumato.picture_file import describe, read_metadata
+from sfumato.prompt.request import PromptOptions, recipes_for
 from sfumato.studio import SavedPicture
 
 # A1111 "prompts from file" per-line options -> Recipe fields (scripts/prompts_from_file.py names).
@@ -87,11 +88,23 @@ def generate_command(
     collection: Annotated[str, typer.Option(help="Library collection (folder) to save into.")] = "unsorted",
     from_file: Annotated[Optional[Path], typer.Option(help="One prompt per line (A1111 'prompts from file').")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of {path, recipe}.")] = False,
+    style: Annotated[Optional[list[str]], typer.Option(
+        "--style", help="A style from styles.csv (repeatable; applied in order).")] = None,
+    theme: Annotated[Optional[str], typer.Option(
+        help="A theme file (YAML/JSON) or a theme name from <home>/themes; PROMPT, if given, is added to it.")] = None,
+    combinatorial: Annotated[bool, typer.Option(
+        "--combinatorial", help="Make every combination of a template's {a|b} variants and wildcards.")] = False,
+    wildcards: Annotated[Optional[Path], typer.Option(
+        help="Folder of __wildcard__ files (default: <home>/wildcards).")] = None,
 ) -> None:
-    """Make pictures from a prompt; prints the path of each picture written."""
+    """Make pictures from a prompt; prints the path of each picture written.
+
+    A prompt with {red|green|blue} variants or __wildcards__ is a template: each picture gets its own
+    resolved prompt, drawn from its seed (random mode) or from every combination (--combinatorial).
+    """
     context: CliContext = ctx.obj
-    if prompt is None and from_file is None:
-        raise BadInput("give a PROMPT or --from-file FILE")
+    if prompt is None and from_file is None and theme is None:
+        raise BadInput("give a PROMPT, --theme THEME or --from-file FILE")
     width, height = parse_size(size)
     common = {
         "negative_prompt": negative, "model": model, "sampler": sampler, "schedule_type": schedule, "steps": steps,
@@ -100,7 +113,12 @@ def generate_command(
     }
     lines = read_prompts_file(from_file) if from_file is not None else [{"prompt": prompt}]
     studio = context.studio
-    recipes = [studio.new_recipe({**common, **line}) for line in lines]  # all validated before any work
+    options = PromptOptions(styles=tuple(style or ()), theme=theme, wildcards=wildcards,
+                            mode="combinatorial" if combinatorial else "random")
+    recipes = [  # all validated (and templates expanded, issue #5) before any work
+        recipe for line in lines
+        for recipe in recipes_for({**common, **line}, options, home=context.settings.home, new_recipe=studio.new_recipe)
+    ]
     saved: list[SavedPicture] = []
     console = out_console()
     for recipe in recipes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Final, Optional
 
 import typer
 
@@ -12,13 +12,17 @@ from sfumato.cli.context import out_console
 from sfumato.cli.prompt_embeddings import embedding_lookup, show_tokens, used_embeddings_lines
 from sfumato.prompt.chunks import CHUNK_LENGTH, chunk_fragments, load_tokenizer
 from sfumato.prompt.compel_syntax import SyntaxChoice
+from sfumato.prompt.dynamic import TemplateInfo, is_template, template_info, wildcards_folder
 from sfumato.prompt.parse import ParsedPrompt, parse_prompt
+from sfumato.settings import Settings
 
 # Every family sfumato runs (SD 1.x/2.x, SDXL, sfumato-tiny) tokenizes with the same CLIP BPE vocabulary.
 CLIP_TOKENIZER: Final = Path(__file__).resolve().parent.parent / "models" / "tokenizers" / "clip"
 
 prompt_app = typer.Typer(help="Show how a prompt is parsed, scheduled and tokenized.", no_args_is_help=True)
 
+WildcardsOption = Annotated[Optional[Path], typer.Option(help="Folder of __wildcard__ files (default: "
+                                                                "<home>/wildcards).")]
 StepsOption = Annotated[int, typer.Option("--steps", min=1, max=150, help="Sampling steps the schedule spans.")]
 SyntaxOption = Annotated[str, typer.Option("--syntax", help="auto, a1111 or compel.")]
 
@@ -31,18 +35,42 @@ def _syntax(value: str) -> SyntaxChoice:
 
 @prompt_app.command("parse")
 def parse_command(
+    ctx: typer.Context,
     prompts: Annotated[list[str], typer.Argument(help="One or more prompts (quote each).")],
     steps: StepsOption = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON, one object per prompt in a list.")] = False,
     syntax: SyntaxOption = "auto",
+    wildcards: WildcardsOption = None,
 ) -> None:
-    """Adapters, AND sub-prompts and per-step schedules: [end_at_step, text, [[fragment, weight], ...]]."""
-    parsed = [parse_prompt(text, steps=steps, syntax=_syntax(syntax)) for text in prompts]
+    """Adapters, AND sub-prompts and per-step schedules: [end_at_step, text, [[fragment, weight], ...]].
+
+    A template ({a|b} variants, __wildcards__) is reported with its number of combinations, and its first
+    combination is parsed.
+    """
+    templates = [_template(ctx, text, wildcards) for text in prompts]
+    parsed = [parse_prompt(info.first if info else text, steps=steps, syntax=_syntax(syntax))
+              for text, info in zip(prompts, templates)]
     if as_json:
-        typer.echo(json.dumps([item.to_dict() for item in parsed], indent=2, ensure_ascii=False))
+        items = [item.to_dict() | (info.to_dict() if info else {}) for item, info in zip(parsed, templates)]
+        typer.echo(json.dumps(items, indent=2, ensure_ascii=False))
         return
-    for item in parsed:
+    for item, info in zip(parsed, templates):
+        _print_template(info)
         _print_parsed(item)
+
+
+def _template(ctx: typer.Context, text: str, given: Path | None) -> TemplateInfo | None:
+    if not is_template(text):
+        return None  # no home needed for a plain prompt
+    # prompt_app may run without the root callback (tests, embedding): then the environment's settings.
+    home = ctx.obj.settings.home if ctx.obj is not None else Settings().home
+    return template_info(text, given if given is not None else wildcards_folder(home))
+
+
+def _print_template(info: TemplateInfo | None) -> None:
+    if info is not None:
+        out_console().print(f"template: {info.shown_count} combination(s); random mode draws one per picture from "
+                            f"its seed; parsed below: the first, {info.first!r}", highlight=False, markup=False)
 
 
 def _print_parsed(item: ParsedPrompt) -> None:
@@ -70,13 +98,16 @@ def explain_command(
     = "sfumato-tiny",
     steps: StepsOption = 20,
     syntax: SyntaxOption = "auto",
+    wildcards: WildcardsOption = None,
 ) -> None:
     """Tokens per 75-token chunk with their weights, the schedule, what the parser took out, and embeddings used."""
-    item = parse_prompt(prompt, steps=steps, syntax=_syntax(syntax))
+    info = _template(ctx, prompt, wildcards)
+    item = parse_prompt(info.first if info else prompt, steps=steps, syntax=_syntax(syntax))
     tokenizer = load_tokenizer(CLIP_TOKENIZER)
     lookup, infos = embedding_lookup(ctx, tokenizer)
     used: set[str] = set()
     console = out_console()
+    _print_template(info)
     _print_parsed(item)
     removed = [f"<{a.kind}:{':'.join(a.items)}>" for a in item.adapters]
     console.print(f"  taken out: {', '.join(removed) or 'nothing'} (model {model})", highlight=False, markup=False)

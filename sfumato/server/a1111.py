@@ -18,6 +18,7 @@ from sfumato import __version__
 from sfumato.errors import RecipeError
 from sfumato.infotext import parse_infotext
 from sfumato.recipe import Recipe
+from sfumato.server.a1111_dynamic import other_scripts
 
 # Infotext key -> request field, for A1111's `infotext` request field (txt2img paste fields with an api name).
 _INFOTEXT_FIELDS: Final = (
@@ -94,7 +95,8 @@ def refuse_unsupported(request: Txt2ImgRequest) -> None:
     switched_on = {
         "enable_hr": bool(request.enable_hr), "tiling": bool(request.tiling),
         "restore_faces": bool(request.restore_faces), "subseed_strength": bool(request.subseed_strength),
-        "script_name": bool(request.script_name), "alwayson_scripts": bool(request.alwayson_scripts),
+        "script_name": bool(request.script_name),
+        "alwayson_scripts": bool(other_scripts(request.alwayson_scripts)),  # Dynamic Prompts is understood
         "refiner_checkpoint": bool(request.refiner_checkpoint), "firstpass_image": bool(request.firstpass_image),
     }
     for field, is_on in switched_on.items():
@@ -148,9 +150,13 @@ def info_json(recipe: Recipe, pictures: list[tuple[Recipe, str]], *, styles: lis
     """A1111's `info`: `json.dumps(Processed.js())` for a run of `recipe` that made `pictures` (recipe, infotext)."""
     seeds = [picture.seed for picture, _ in pictures] or [recipe.seed]
     count = max(len(pictures), 1)
+    # A template's pictures each have their own prompt; `prompt` is the template, as the extension leaves it.
+    prompts = [picture.prompt for picture, _ in pictures] or [recipe.prompt] * count
+    negatives = [picture.negative_prompt for picture, _ in pictures] or [recipe.negative_prompt] * count
     return json.dumps({
-        "prompt": recipe.prompt, "all_prompts": [recipe.prompt] * count,
-        "negative_prompt": recipe.negative_prompt, "all_negative_prompts": [recipe.negative_prompt] * count,
+        "prompt": recipe.prompt_template or recipe.prompt, "all_prompts": prompts,
+        "negative_prompt": recipe.negative_prompt_template or recipe.negative_prompt,
+        "all_negative_prompts": negatives,
         "seed": seeds[0], "all_seeds": seeds, "subseed": -1, "all_subseeds": [-1] * count,
         "subseed_strength": 0, "width": recipe.width, "height": recipe.height, "sampler_name": recipe.sampler,
         "cfg_scale": recipe.guidance_scale, "steps": recipe.steps, "batch_size": recipe.batch_size,

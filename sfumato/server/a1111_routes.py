@@ -16,14 +16,17 @@ from pydantic import BaseModel
 
 from sfumato.errors import SfumatoError
 from sfumato.infotext import parse_infotext
-from sfumato.jobs import JobState
+from sfumato.jobs import Job, JobState
 from sfumato.models.library import ModelKind
 from sfumato.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES, SCHEDULE_TYPE_ALIASES, SCHEDULE_TYPE_NAMES
 from sfumato.server.a1111 import Txt2ImgRequest, info_json, recipe_fields, refuse_unsupported, with_infotext
+from sfumato.server.a1111_dynamic import template_mode
 from sfumato.server.a1111_embeddings import embeddings_response
 from sfumato.server.deps import LimitsDep, StudioDep
 from sfumato.server.pngs import decode_base64_image, read_picture_bytes, text_chunks
-from sfumato.server.styles import apply_styles, load_styles
+from sfumato.studio import Studio
+from sfumato.prompt.request import PromptOptions, recipes_for
+from sfumato.prompt.styles import load_styles
 
 router = APIRouter(prefix="/sdapi/v1", tags=["A1111 API"])
 
@@ -71,23 +74,30 @@ async def txt2img(payload: Txt2ImgRequest, request: Request, studio: StudioDep, 
     payload = with_infotext(payload)
     refuse_unsupported(payload)
     fields = recipe_fields(payload, _state(request).options())
-    if payload.styles:
-        fields["prompt"], fields["negative_prompt"] = apply_styles(
-            fields["prompt"], fields["negative_prompt"], payload.styles, load_styles(studio.settings.home))
-    recipe = limits.check(studio.new_recipe(fields))
-    job = studio.jobs.submit(recipe, requested_by="sdapi", save=bool(payload.save_images))
-    job = await anyio.to_thread.run_sync(studio.jobs.wait, job.id)  # the event loop never waits on the device
-    if job.state is JobState.FAILED:
-        raise JobFailed(f"txt2img: {job.error}")
-    if job.save:
-        files = [studio.catalog.get(pid).absolute_path(studio.catalog.root).read_bytes() for pid in job.picture_ids]
-    else:
-        kept = studio.jobs.images(job.id)
-        files = [kept[position] for position in sorted(kept)]
+    # Styles, then dynamic prompts in random mode, as A1111 with the sd-dynamic-prompts extension (issue #5):
+    # a template becomes one job per picture, each with its resolved prompt.
+    options = PromptOptions(styles=tuple(payload.styles or ()), mode=template_mode(payload.alwayson_scripts))
+    recipes = recipes_for(fields, options, home=studio.settings.home, new_recipe=studio.new_recipe)
+    limits.check_count(len(recipes))
+    jobs = [studio.jobs.submit(limits.check(recipe), requested_by="sdapi", save=bool(payload.save_images))
+            for recipe in recipes]
+    files: list[bytes] = []
+    for index, job in enumerate(jobs):
+        jobs[index] = job = await anyio.to_thread.run_sync(studio.jobs.wait, job.id)  # never wait on the loop
+        if job.state is JobState.FAILED:
+            raise JobFailed(f"txt2img: {job.error}")
+        files.extend(_job_files(studio, job))
     pictures = [(meta.recipe, meta.infotext or "") for meta in map(read_picture_bytes, files)]
     images = [base64.b64encode(data).decode() for data in files] if payload.send_images else []
-    info = info_json(recipe, pictures, styles=payload.styles or [], started=job.started_at or job.created_at)
+    info = info_json(recipes[0], pictures, styles=payload.styles or [], started=jobs[0].started_at or jobs[0].created_at)
     return Txt2ImgResponse(images=images, parameters=payload.model_dump(), info=info)
+
+
+def _job_files(studio: Studio, job: Job) -> list[bytes]:
+    if job.save:
+        return [studio.catalog.get(pid).absolute_path(studio.catalog.root).read_bytes() for pid in job.picture_ids]
+    kept = studio.jobs.images(job.id)
+    return [kept[position] for position in sorted(kept)]
 
 
 @router.get("/options")

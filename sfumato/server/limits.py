@@ -29,6 +29,13 @@ class Limits:
     max_batch_count: int = 16
     max_body_bytes: int = 16 * 1024 * 1024  # a 2048x2048 PNG in base64 fits with room to spare
 
+    def check_count(self, pictures: int) -> None:
+        """A template expands into one Recipe per picture: all of them together stay within batch x count."""
+        ceiling = self.max_batch_size * self.max_batch_count
+        if pictures > ceiling:
+            raise LimitExceeded(f"batch_size: this server makes at most {ceiling} pictures per request "
+                                f"(batch_size x batch_count), got {pictures}", field="batch_size")
+
     def check(self, recipe: Recipe) -> Recipe:
         """Return `recipe` when it is within the limits, else raise LimitExceeded naming the field."""
         ceilings = (

@@ -13,7 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sfumato.catalog.store import validate_collection
 from sfumato.jobs import Job, JobState
 from sfumato.server.deps import LimitsDep, StudioDep
-from sfumato.server.styles import apply_styles, load_styles
+from sfumato.errors import RecipeError
+from sfumato.prompt.request import PromptOptions, recipes_for
+from sfumato.prompt.themes import themes_folder
+from sfumato.recipe import Recipe
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 JOB_ID = Path(pattern=r"^[0-9a-f]{16}$", description="A job id (16 hex characters).")
@@ -30,6 +33,10 @@ class JobRequest(BaseModel):
         examples=[{"prompt": "a lighthouse at dusk", "steps": 20, "seed": -1}],
     )
     styles: list[str] = Field(default_factory=list, description="Prompt styles from styles.csv to apply first.")
+    theme: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_. -]{0,63}$",
+                              description="A theme by name, from themes/ in the sfumato home (issue #5).")
+    combinatorial: bool = Field(default=False, description="Make every combination of a template's variants "
+                                "(default: random mode, picture i's variant drawn from seed + i).")
     priority: int = Field(default=0, ge=-100, le=100, description="Higher runs first.")
     collection: str = Field(default="unsorted", description="Library collection the pictures go to.")
     requested_by: str = Field(default="api", pattern=r"^[a-z0-9_-]{1,32}$", description="Who asked: api, web, ...")
@@ -38,14 +45,31 @@ class JobRequest(BaseModel):
 @router.post("/jobs", status_code=status.HTTP_201_CREATED)
 def submit_job(request: JobRequest, studio: StudioDep, limits: LimitsDep) -> Job:
     """Queue a Recipe; returns the job (poll it, or stream /api/jobs/{id}/events)."""
-    fields = dict(request.recipe)
-    if request.styles:
-        fields["prompt"], fields["negative_prompt"] = apply_styles(
-            str(fields.get("prompt") or ""), str(fields.get("negative_prompt") or ""), request.styles,
-            load_styles(studio.settings.home),
-        )
+    recipes = _recipes(request, studio, limits)
+    if len(recipes) > 1:
+        raise RecipeError(f"prompt: this template makes {len(recipes)} pictures, each its own Recipe and job; "
+                          "POST it to /api/jobs/many", field="prompt")
+    return _submit(request, studio, recipes[0])
+
+
+@router.post("/jobs/many", status_code=status.HTTP_201_CREATED)
+def submit_jobs(request: JobRequest, studio: StudioDep, limits: LimitsDep) -> list[Job]:
+    """Queue a request that may be a template: one job per resolved Recipe (one for a plain prompt)."""
+    return [_submit(request, studio, recipe) for recipe in _recipes(request, studio, limits)]
+
+
+def _recipes(request: JobRequest, studio: StudioDep, limits: LimitsDep) -> list[Recipe]:
+    # Theme, styles and template expansion happen here, once, at the edge (sfumato/prompt/request.py).
     validate_collection(request.collection)
-    recipe = limits.check(studio.new_recipe(fields))
+    theme = None if request.theme is None else str(themes_folder(studio.settings.home) / request.theme)
+    options = PromptOptions(styles=tuple(request.styles), theme=theme,
+                            mode="combinatorial" if request.combinatorial else "random")
+    recipes = recipes_for(request.recipe, options, home=studio.settings.home, new_recipe=studio.new_recipe)
+    limits.check_count(len(recipes))
+    return [limits.check(recipe) for recipe in recipes]
+
+
+def _submit(request: JobRequest, studio: StudioDep, recipe: Recipe) -> Job:
     return studio.jobs.submit(recipe, priority=request.priority, requested_by=request.requested_by,
                               collection=request.collection)
 

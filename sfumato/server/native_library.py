@@ -17,7 +17,7 @@ from sfumato.recipe import Recipe
 from sfumato.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES, SCHEDULE_TYPE_NAMES
 from sfumato.server.deps import StudioDep
 from sfumato.server.pngs import read_picture_bytes
-from sfumato.server.styles import Style, load_styles
+from sfumato.prompt.styles import Style, load_styles
 
 router = APIRouter(prefix="/api", tags=["library"])
 PICTURE_ID = Path(pattern=r"^[0-9a-f]{16}$", description="A picture id (16 hex characters).")

@@ -77,7 +77,8 @@ def test_quote_follows_a1111(value: str, written: str) -> None:
 
 
 def test_extra_values_are_quoted_like_a1111_and_parse_back() -> None:
-    recipe = Recipe(extra=(("Template", "a, {b|c}: d"), ("Emphasis", "Original"), ("Note", "line\nbreak")))
+    # Template is the sd-dynamic-prompts key, read into Recipe.prompt_template (issue #5); the rest are unknown.
+    recipe = Recipe(prompt_template="a, {b|c}: d", extra=(("Emphasis", "Original"), ("Note", "line\nbreak")))
     text = recipe_to_infotext(recipe)
     assert 'Template: "a, {b|c}: d", Emphasis: Original, Note: "line\\nbreak", Version: sfumato-' in text
     assert recipe_from_infotext(text) == recipe
@@ -179,9 +180,9 @@ def test_unknown_keys_of_other_tools_are_kept_in_order() -> None:
     recipe = recipe_from_infotext(text)
     assert recipe.extra == (
         ("ADetailer model", "face_yolov8n.pt"), ("ADetailer confidence", "0.3"), ("Hires upscale", "1.5"),
-        ("Template", "1girl, {red|blue} hair"), ("Civitai resources", '[{"type":"lora"}]'),
-        ("Version", "f2.0.1v1.10.1"),
+        ("Civitai resources", '[{"type":"lora"}]'), ("Version", "f2.0.1v1.10.1"),
     )
+    assert recipe.prompt_template == "1girl, {red|blue} hair"  # sd-dynamic-prompts' key is a field (issue #5)
     assert recipe.clip_skip == 2
     assert recipe_from_infotext(recipe_to_infotext(recipe)) == recipe
 
