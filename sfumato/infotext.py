@@ -10,6 +10,9 @@ Lora hashes ("name: hash" for LoRA adapters with a hash). sfumato's own keys, wr
   Exact prompt / Exact negative prompt   the prompt as typed, when A1111's line format would alter it
                          (whitespace at line ends, a line starting "Negative prompt:", ...).
   Model sha256, Device, Dtype, Mask hash, Batch size / Batch count (when not 1), Schema version (when not 1).
+  Mix prompt / Mix factor  a second prompt mixed into the conditioning (latent walks), when there is one.
+Variation seed / Variation seed strength are A1111's; sfumato writes them whenever the recipe has a subseed
+(A1111 only when the strength is not 0), so a subseed kept at strength 0 survives the round trip.
 Then `Recipe.extra` in order (A1111 fixed-slot keys such as `VAE hash` take their fixed slot, as in A1111),
 then `Version: sfumato-<version>` unless extra carries a `Version` (kept from another tool's text).
 """
@@ -51,6 +54,9 @@ _FIELD_KEYS: Final[Mapping[str, str]] = MappingProxyType({
     "Device": "device", "Dtype": "dtype", "Batch size": "batch_size", "Batch count": "batch_count",
     "Mask hash": "mask_hash", "Schema version": "schema_version",
     "Exact prompt": "prompt", "Exact negative prompt": "negative_prompt",
+    # Variations and latent walks (issue #7)
+    "Variation seed": "subseed", "Variation seed strength": "subseed_strength",
+    "Mix prompt": "mix_prompt", "Mix factor": "mix_factor",
 })
 _NOISE_SOURCES: Final[Mapping[str, str]] = MappingProxyType({"CPU": "cpu", "GPU": "device"})
 _SFUMATO_VERSION_PREFIX: Final = "sfumato-"
@@ -130,6 +136,9 @@ def _a1111_values(recipe: Recipe) -> dict[str, str | None]:
         "Clip skip": str(recipe.clip_skip) if recipe.clip_skip > 1 else None,
         "Init image hash": recipe.init_image_hash,
         "RNG": "CPU" if recipe.noise_source == "cpu" else None,
+        # Variations (issue #7): A1111 writes these only at a strength above 0; sfumato whenever a subseed is set.
+        "Variation seed": None if recipe.subseed is None else str(recipe.subseed),
+        "Variation seed strength": None if recipe.subseed is None else str(recipe.subseed_strength),
     }
 
 
@@ -150,6 +159,9 @@ def _sfumato_values(recipe: Recipe, lora_hashes: str | None) -> dict[str, str | 
         "Batch count": None if recipe.batch_count == 1 else str(recipe.batch_count),
         "Mask hash": recipe.mask_hash,
         "Schema version": None if recipe.schema_version == SCHEMA_VERSION else str(recipe.schema_version),
+        # Prompt mixing for latent walks (issue #7)
+        "Mix prompt": recipe.mix_prompt,
+        "Mix factor": None if recipe.mix_prompt is None else str(recipe.mix_factor),
     }
 
 

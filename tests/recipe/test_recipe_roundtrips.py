@@ -27,7 +27,7 @@ from sfumato.sampler_names import SAMPLER_NAMES, SCHEDULE_TYPE_NAMES
 INTERPRETED_KEYS = frozenset({
     *A1111_FIXED_KEYS, "Lora hashes", "Adapters", "Exact prompt", "Exact negative prompt", "Model sha256",
     "Device", "Dtype", "Batch size", "Batch count", "Mask hash", "Schema version", "Version", "User",
-    "Prompt", "Negative prompt",
+    "Prompt", "Negative prompt", "Mix prompt", "Mix factor",
 })
 
 # Characters that stress the format: separators, quotes, escapes, line ends, non-Latin-1, A1111 tag syntax.
@@ -89,7 +89,17 @@ def recipes(draw: st.DrawFn) -> Recipe:
         "denoising_strength": draw(st.one_of(st.none(), st.floats(0, 1, allow_nan=False))),
         "schema_version": draw(st.sampled_from([1, 1, 1, 0, 2])),
         "extra": extra,
+        **_variation_fields(draw),
     })
+
+
+def _variation_fields(draw: st.DrawFn) -> dict[str, Any]:
+    """Variation seed and prompt mixing (issue #7): absent, or any valid combination."""
+    subseed = draw(st.one_of(st.none(), st.integers(0, MAX_SEED)))
+    strength = 0.0 if subseed is None else draw(st.one_of(st.sampled_from([0.0, 0.2, 1.0]), st.floats(0, 1)))
+    mix_prompt = draw(st.one_of(st.none(), TEXT))
+    factor = 0.0 if mix_prompt is None else draw(st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0, 1)))
+    return {"subseed": subseed, "subseed_strength": strength, "mix_prompt": mix_prompt, "mix_factor": factor}
 
 
 @given(recipes())

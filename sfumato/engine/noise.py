@@ -1,0 +1,75 @@
+"""Initial noise for variations: A1111's variation seed (subseed) slerped into each picture's seed noise.
+
+Without a variation (no subseed, or strength 0) the pipeline draws the noise itself from the per-picture
+generators, as it always has. With one, each picture's noise is drawn here the way diffusers' `prepare_latents`
+draws it (`randn_tensor`, shape (1, C, H/f, W/f), the pipeline's dtype, from that picture's own generator, which
+the sampler then keeps using), the subseed's noise from a fresh generator, and the two are mixed with A1111's
+`slerp` (modules/rng.py, `ImageRNG.first`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from sfumato.recipe import Recipe
+
+# A1111 falls back to a plain weighted sum when the two noises point (nearly) the same way: the angle's sine
+# would then be too small to divide by (modules/rng.py).
+_NEARLY_PARALLEL = 0.9995
+
+
+def slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """A1111's spherical interpolation of one picture's noise (C, H, W), angles taken along dim 1 (H).
+
+    `val` 0 gives `low`, 1 gives `high`. The nearly-parallel fallback keeps A1111's weights as they are
+    (`low * val + high * (1 - val)`), so pictures match A1111's in that (practically unreachable) case too.
+    """
+    low_unit = low / torch.norm(low, dim=1, keepdim=True)
+    high_unit = high / torch.norm(high, dim=1, keepdim=True)
+    dot = (low_unit * high_unit).sum(1)  # (C, W)
+    if dot.mean() > _NEARLY_PARALLEL:
+        return low * val + high * (1 - val)
+    omega = torch.acos(dot)
+    sine = torch.sin(omega)
+    return (torch.sin((1.0 - val) * omega) / sine).unsqueeze(1) * low + (torch.sin(val * omega) / sine).unsqueeze(1) * high
+
+
+def latent_dtype(pipe: Any) -> torch.dtype:
+    """The dtype a diffusers SD/SDXL pipeline draws its latents in: its prompt embeddings' dtype."""
+    encoder = getattr(pipe, "text_encoder_2", None) or getattr(pipe, "text_encoder", None)
+    return encoder.dtype if encoder is not None else pipe.unet.dtype  # type: ignore[no-any-return]
+
+
+def draw_noise(pipe: Any, recipe: Recipe, generator: torch.Generator) -> torch.Tensor:
+    """One picture's noise exactly as the pipeline's `prepare_latents` would draw it: (1, C, H/f, W/f)."""
+    factor = int(pipe.vae_scale_factor)
+    shape = (1, int(pipe.unet.config.in_channels), recipe.height // factor, recipe.width // factor)
+    return randn_tensor(shape, generator=generator, device=generator.device, dtype=latent_dtype(pipe))
+
+
+def has_variation(recipe: Recipe) -> bool:
+    return recipe.subseed is not None and recipe.subseed_strength != 0
+
+
+def variation_latents(pipe: Any, recipe: Recipe, generators: Sequence[torch.Generator],
+                      subseeds: Sequence[int | None]) -> torch.Tensor | None:
+    """Initial latents (B, C, H/f, W/f) for a batch with a variation; None when the pipeline should draw them.
+
+    Each picture's own generator draws its seed noise (so the sampler's later noise continues from it, as in
+    A1111); the subseed noise comes from a fresh generator on the same device. The slerp runs in fp32 and the
+    result goes back to the pipeline's dtype; at strength 1 it is the subseed's noise bit for bit.
+    """
+    if not has_variation(recipe):
+        return None
+    pictures = []
+    for generator, subseed in zip(generators, subseeds, strict=True):
+        noise = draw_noise(pipe, recipe, generator)
+        sub_generator = torch.Generator(generator.device).manual_seed(subseed if subseed is not None else 0)
+        subnoise = draw_noise(pipe, recipe, sub_generator)
+        mixed = slerp(recipe.subseed_strength, noise[0].float(), subnoise[0].float())  # (C, H/f, W/f)
+        pictures.append(mixed.to(noise.dtype).unsqueeze(0))
+    return torch.cat(pictures)
