@@ -12,6 +12,7 @@ import typer
 from sfumato.cli.context import CliContext, err_console, out_console
 from sfumato.cli.progress import step_progress
 from sfumato.errors import BadInput, SfumatoError
+from sfumato.explore.grid_image import describe_sheet, sheet_or_none
 from sfumato.picture_file import describe, read_metadata
 from sfumato.studio import SavedPicture
 
@@ -87,6 +88,10 @@ def generate_command(
     collection: Annotated[str, typer.Option(help="Library collection (folder) to save into.")] = "unsorted",
     from_file: Annotated[Optional[Path], typer.Option(help="One prompt per line (A1111 'prompts from file').")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of {path, recipe}.")] = False,
+    variation_seed: Annotated[Optional[int], typer.Option(
+        help="Variation seed (A1111 subseed); -1 picks one. Picture i uses variation seed + i.")] = None,
+    variation_strength: Annotated[float, typer.Option(
+        help="How far towards the variation seed's noise: 0 (the seed's picture) to 1.")] = 0.0,
 ) -> None:
     """Make pictures from a prompt; prints the path of each picture written."""
     context: CliContext = ctx.obj
@@ -97,6 +102,7 @@ def generate_command(
         "negative_prompt": negative, "model": model, "sampler": sampler, "schedule_type": schedule, "steps": steps,
         "guidance_scale": cfg, "width": width, "height": height, "seed": seed, "batch_size": batch,
         "batch_count": batch_count, "clip_skip": clip_skip, "device": device, "dtype": dtype, "noise_source": rng,
+        "subseed": variation_seed, "subseed_strength": variation_strength,
     }
     lines = read_prompts_file(from_file) if from_file is not None else [{"prompt": prompt}]
     studio = context.studio
@@ -124,6 +130,14 @@ def info_command(
     results: list[dict[str, Any]] = []
     console, errors = out_console(), err_console()
     for path in files:
+        if (sheet := sheet_or_none(path)) is not None:  # an X/Y/Z grid sheet lists its axes, not one recipe
+            if as_json:
+                results.append({"path": str(path), "source": "grid", "grid": sheet})
+            else:
+                console.print(f"[bold]{path}[/]")
+                console.print(describe_sheet(sheet), markup=False)
+                console.print()
+            continue
         try:
             meta = read_metadata(path)
         except SfumatoError as error:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from sfumato.engine.prompt_mix import mix_schedules
 from sfumato.errors import RecipeError
 from sfumato.prompt.schedule import ConditioningSchedule, StepConditioning, build_conditioning_schedule
 from sfumato.recipe import Recipe
@@ -77,6 +78,10 @@ def plan_prompt(recipe: Recipe, pipe: Any, *, batch_size: int, model_calls: int)
     """
     schedule = build_conditioning_schedule(pipe, recipe.prompt, recipe.negative_prompt, model_calls,
                                            clip_skip=recipe.clip_skip)
+    if recipe.mix_prompt is not None:  # prompt walks (issue #7): mix a second prompt's conditioning in
+        second = build_conditioning_schedule(pipe, recipe.mix_prompt, recipe.negative_prompt, model_calls,
+                                             clip_skip=recipe.clip_skip)
+        schedule = mix_schedules(schedule, second, recipe.mix_factor)
     if len(schedule.positive) > 1:
         raise RecipeError(
             f"prompt: AND joins {len(schedule.positive)} sub-prompts (composable diffusion), which the engine "

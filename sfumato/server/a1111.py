@@ -2,7 +2,7 @@
 the `info` JSON string A1111 returns. Pure functions; the routes live in `a1111_routes.py`.
 
 Unknown JSON keys are ignored (as A1111's pydantic v1 models do). Fields A1111 has but sfumato cannot honour
-(hires fix, tiling, face restoration, variation seeds, scripts) are refused with a 422 when switched on,
+(hires fix, tiling, face restoration, seed resize, scripts) are refused with a 422 when switched on,
 never silently dropped; fields that change nothing here (eta, s_churn, ...) are accepted.
 """
 
@@ -24,6 +24,7 @@ _INFOTEXT_FIELDS: Final = (
     ("Prompt", "prompt", str), ("Negative prompt", "negative_prompt", str), ("Steps", "steps", int),
     ("Sampler", "sampler_name", str), ("Schedule type", "scheduler", str), ("CFG scale", "cfg_scale", float),
     ("Seed", "seed", int), ("Size-1", "width", int), ("Size-2", "height", int), ("Batch size", "batch_size", int),
+    ("Variation seed", "subseed", int), ("Variation seed strength", "subseed_strength", float),
 )
 
 
@@ -93,7 +94,8 @@ def refuse_unsupported(request: Txt2ImgRequest) -> None:
     """Raise for A1111 features that would change the picture and that sfumato does not have."""
     switched_on = {
         "enable_hr": bool(request.enable_hr), "tiling": bool(request.tiling),
-        "restore_faces": bool(request.restore_faces), "subseed_strength": bool(request.subseed_strength),
+        "restore_faces": bool(request.restore_faces),
+        "seed_resize_from_w": (request.seed_resize_from_w or 0) > 0 and (request.seed_resize_from_h or 0) > 0,
         "script_name": bool(request.script_name), "alwayson_scripts": bool(request.alwayson_scripts),
         "refiner_checkpoint": bool(request.refiner_checkpoint), "firstpass_image": bool(request.firstpass_image),
     }
@@ -141,18 +143,29 @@ def recipe_fields(request: Txt2ImgRequest, options: dict[str, Any]) -> dict[str,
         "batch_size": request.batch_size or 1,
         "batch_count": request.n_iter or 1,
         "clip_skip": clip_skip,
+        **variation_fields(request),
     }
+
+
+def variation_fields(request: Txt2ImgRequest) -> dict[str, Any]:
+    """A1111's subseed / subseed_strength: a variation only when the strength is not 0 (-1 picks a subseed)."""
+    if not request.subseed_strength:
+        return {}
+    return {"subseed": -1 if request.subseed is None else request.subseed,
+            "subseed_strength": request.subseed_strength}
 
 
 def info_json(recipe: Recipe, pictures: list[tuple[Recipe, str]], *, styles: list[str], started: datetime) -> str:
     """A1111's `info`: `json.dumps(Processed.js())` for a run of `recipe` that made `pictures` (recipe, infotext)."""
     seeds = [picture.seed for picture, _ in pictures] or [recipe.seed]
     count = max(len(pictures), 1)
+    # A1111 reports a subseed (seed + i) even without a variation; sfumato reports what each picture used.
+    subseeds = [picture.subseed if picture.subseed is not None else -1 for picture, _ in pictures] or [-1]
     return json.dumps({
         "prompt": recipe.prompt, "all_prompts": [recipe.prompt] * count,
         "negative_prompt": recipe.negative_prompt, "all_negative_prompts": [recipe.negative_prompt] * count,
-        "seed": seeds[0], "all_seeds": seeds, "subseed": -1, "all_subseeds": [-1] * count,
-        "subseed_strength": 0, "width": recipe.width, "height": recipe.height, "sampler_name": recipe.sampler,
+        "seed": seeds[0], "all_seeds": seeds, "subseed": subseeds[0], "all_subseeds": subseeds,
+        "subseed_strength": recipe.subseed_strength, "width": recipe.width, "height": recipe.height, "sampler_name": recipe.sampler,
         "cfg_scale": recipe.guidance_scale, "steps": recipe.steps, "batch_size": recipe.batch_size,
         "restore_faces": False, "face_restoration_model": None, "sd_model_name": recipe.model,
         "sd_model_hash": recipe.model_hash, "sd_vae_name": None, "sd_vae_hash": None,
