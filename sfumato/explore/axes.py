@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 
 from sfumato.errors import BadInput
 from sfumato.recipe import MAX_SEED, Recipe
+from sfumato.sampler_names import SAMPLER_NAMES
 
 Kind = Literal["int", "float", "str"]
 Value = int | float | str
@@ -35,6 +36,16 @@ def _set(field: str) -> Apply:
         fields[field] = value
 
     return apply
+
+
+def _set_sampler(fields: dict[str, Any], value: Value, values: Sequence[Value]) -> None:
+    # The recipe stores "Automatic" resolved to the sampler's default (DPM++ 2M -> Karras); a schedule that is
+    # just the old sampler's default goes back to Automatic, so the new sampler resolves its own (A1111 keeps
+    # "Automatic" until sampling).
+    known = SAMPLER_NAMES.get(str(fields.get("sampler")))
+    if known is not None and fields.get("schedule_type") == known.default_schedule:
+        fields["schedule_type"] = "Automatic"
+    fields["sampler"] = value
 
 
 def _search_replace(fields: dict[str, Any], value: Value, values: Sequence[Value]) -> None:
@@ -60,7 +71,7 @@ class AxisSpec:
     seed_like: bool = False  # -1 means a fresh random seed
 
 
-_SAMPLER = AxisSpec("Sampler", "str", _set("sampler"), prefix_label=False)
+_SAMPLER = AxisSpec("Sampler", "str", _set_sampler, prefix_label=False)
 _MODEL = AxisSpec("Checkpoint name", "str", _set("model"), prefix_label=False)
 _PROMPT_SR = AxisSpec("Prompt S/R", "str", _search_replace, prefix_label=False)
 # Keys are lower case; A1111's axis labels and sfumato's field names both work.

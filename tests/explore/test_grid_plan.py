@@ -21,6 +21,10 @@ def test_cells_cover_every_combination_in_order() -> None:
     assert (cell.recipe.prompt, cell.recipe.negative_prompt) == ("a dog in Oslo", "blurry dog")
     assert (cell.recipe.seed, cell.recipe.sampler, cell.recipe.batch_size) == (3, "DPM++ 2M", 1)
     assert plan.cell(0, 0, 0).recipe.prompt == "a cat in Oslo"
+    # DPM++ 2M's own default (Karras) does not stick to Euler a, which has none; a chosen schedule does.
+    assert [c.recipe.schedule_type for c in plan.cells[:1] + plan.cells[-1:]] == ["Automatic", "Karras"]
+    chosen = plan_grid(BASE.replace(schedule_type="Exponential"), (parse_axis("sampler: DPM++ 2M, Euler"), None, None))
+    assert [c.recipe.schedule_type for c in chosen.cells] == ["Exponential", "Exponential"]
 
 
 def test_model_axis_forgets_the_base_models_hashes_and_adapter_axis_sets_weights() -> None:
