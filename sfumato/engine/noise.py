@@ -48,7 +48,8 @@ def draw_noise(pipe: Any, recipe: Recipe, generator: torch.Generator) -> torch.T
     """One picture's noise exactly as the pipeline's `prepare_latents` would draw it: (1, C, H/f, W/f)."""
     factor = int(pipe.vae_scale_factor)
     shape = (1, int(pipe.unet.config.in_channels), recipe.height // factor, recipe.width // factor)
-    return randn_tensor(shape, generator=generator, device=generator.device, dtype=latent_dtype(pipe))
+    noise: torch.Tensor = randn_tensor(shape, generator=generator, device=generator.device, dtype=latent_dtype(pipe))
+    return noise
 
 
 def has_variation(recipe: Recipe) -> bool:

@@ -42,7 +42,7 @@ def _mp4(frames: Sequence[Image.Image], fps: int) -> bytes:
         stream.options = {"crf": "18"}  # visually lossless for small pictures
         for frame in frames:
             image = frame.convert("RGB").crop((0, 0, stream.width, stream.height))
-            container.mux(stream.encode(av.VideoFrame.from_image(image)))
+            container.mux(stream.encode(av.VideoFrame.from_image(image)))  # type: ignore[no-untyped-call]
         container.mux(stream.encode())  # flush the encoder's delayed frames
     return buffer.getvalue()
 

@@ -138,8 +138,8 @@ def _float_range(text: str) -> list[Value] | None:
         by = float(step[3]) if step[3] else (1.0 if end >= start else -1.0)
         if by == 0 or (end - start) * by < 0:
             return None
-        count = int((end - start) / by + 1e-9) + 1  # stop at the end, allowing for float rounding
-        return [start + by * i for i in range(count)]
+        total = int((end - start) / by + 1e-9) + 1  # stop at the end, allowing for float rounding
+        return [start + by * i for i in range(total)]
     if count := re.fullmatch(rf"\s*({number})\s*-\s*({number})\s*\[\s*(\d+)\s*\]\s*", text):
         return list(_linspace(float(count[1]), float(count[2]), int(count[3])))
     return None
@@ -181,7 +181,8 @@ def _generic_spec(field: str) -> AxisSpec | None:
     annotation = info.annotation
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         annotation = next((a for a in typing.get_args(annotation) if a is not type(None)), None)
-    kind = {int: "int", float: "float", str: "str"}.get(annotation)  # type: ignore[call-overload]
+    kinds: dict[object, Kind] = {int: "int", float: "float", str: "str"}
+    kind = kinds.get(annotation)
     return None if kind is None else AxisSpec(field, kind, _set(field), seed_like=field in ("seed", "subseed"))
 
 

@@ -63,7 +63,7 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int) -> list[s
 
 def _band(draw: ImageDraw.ImageDraw, texts: Sequence[str], font: Any, width: int) -> tuple[list[list[str]], int]:
     wrapped = [_wrap(draw, text, font, width - 2 * _PAD) for text in texts]
-    line_height = font.getbbox("Ag")[3] + 2
+    line_height = int(font.getbbox("Ag")[3]) + 2
     return wrapped, max((len(lines) for lines in wrapped), default=0) * line_height + 2 * _PAD if texts else 0
 
 
@@ -83,7 +83,7 @@ def draw_sheet(cells: Sequence[Image.Image], *, columns: int, column_labels: Seq
     layout = SheetLayout(columns, rows, width, height, left, title_band + column_band, column_width)
     sheet = Image.new("RGB", layout.size, "white")
     draw = ImageDraw.Draw(sheet)
-    line_height = font.getbbox("Ag")[3] + 2
+    line_height = int(font.getbbox("Ag")[3]) + 2
     for lines in title_lines:
         _text(draw, lines, font, (0, 0, layout.size[0], title_band), line_height)
     for index, lines in enumerate(column_lines):

@@ -25,6 +25,8 @@ from sfumato.server.limits import Limits
 from sfumato.studio import SavedPicture, Studio
 
 router = APIRouter(prefix="/api", tags=["explore"])
+AnimationFormat = Literal["webp", "gif", "mp4"]
+_ALL_FORMATS: tuple[AnimationFormat, ...] = ("webp", "gif", "mp4")
 
 
 class GridRequest(BaseModel):
@@ -50,7 +52,7 @@ class WalkRequest(BaseModel):
     to_prompt: str | None = None
     frames: int = Field(default=8, ge=2, le=MAX_FRAMES)
     fps: int = Field(default=8, ge=1, le=60)
-    formats: list[Literal["webp", "gif", "mp4"]] = Field(default_factory=lambda: ["webp", "gif", "mp4"])
+    formats: list[AnimationFormat] = Field(default_factory=lambda: list(_ALL_FORMATS))
     collection: str | None = Field(default=None, description="Default: a new collection under walks/.")
 
 

@@ -67,3 +67,14 @@ def test_template_groups_become_prompt_search_replace_axes_on_free_positions() -
         place_axes((None, None, None), axes * 2)
     with pytest.raises(BadInput, match="distinct"):
         expand_template("a {cat|cat}")
+
+
+def test_planning_and_the_edges_that_use_it_do_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sfumato.explore.run, sfumato.explore.grid_image, sfumato.cli.explore, "
+            "sfumato.server.native_explore, sys; heavy = {'torch', 'diffusers', 'av'} & set(sys.modules); "
+            "assert not heavy, heavy")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
