@@ -13,6 +13,7 @@ Lora hashes ("name: hash" for LoRA adapters with a hash). sfumato's own keys, wr
   Mix prompt / Mix factor  a second prompt mixed into the conditioning (latent walks), when there is one.
 Variation seed / Variation seed strength are A1111's; sfumato writes them whenever the recipe has a subseed
 (A1111 only when the strength is not 0), so a subseed kept at strength 0 survives the round trip.
+Seed resize from (`WxH`) is A1111's too.
 Then `Recipe.extra` in order (A1111 fixed-slot keys such as `VAE hash` take their fixed slot, as in A1111),
 then `Version: sfumato-<version>` unless extra carries a `Version` (kept from another tool's text).
 """
@@ -139,6 +140,8 @@ def _a1111_values(recipe: Recipe) -> dict[str, str | None]:
         # Variations (issue #7): A1111 writes these only at a strength above 0; sfumato whenever a subseed is set.
         "Variation seed": None if recipe.subseed is None else str(recipe.subseed),
         "Variation seed strength": None if recipe.subseed is None else str(recipe.subseed_strength),
+        "Seed resize from": None if recipe.seed_resize_from_width is None
+        else f"{recipe.seed_resize_from_width}x{recipe.seed_resize_from_height}",
     }
 
 
@@ -315,6 +318,12 @@ def _read_known(key: str, value: str, data: dict[str, Any]) -> bool:
             raise RecipeError(f"width: infotext 'Size' must be WIDTHxHEIGHT such as 512x768, got {value!r}",
                               field="width")
         data["width"], data["height"] = size[1], size[2]
+    elif key == "Seed resize from":
+        size = RE_IMAGESIZE.match(value)
+        if size is None:
+            raise RecipeError(f"seed_resize_from_width: infotext 'Seed resize from' must be WIDTHxHEIGHT, got "
+                              f"{value!r}", field="seed_resize_from_width")
+        data["seed_resize_from_width"], data["seed_resize_from_height"] = size[1], size[2]
     elif key == "RNG" and value in _NOISE_SOURCES:
         data["noise_source"] = _NOISE_SOURCES[value]
     elif key == "Adapters":

@@ -78,6 +78,9 @@ class Recipe(BaseModel):
                                 description="Variation seed (A1111 subseed); picture i of a batch uses subseed + i.")
     subseed_strength: float = Field(default=0.0, ge=0.0, le=1.0,
                                     description="Variation strength: 0 keeps the seed's noise, 1 is the subseed's.")
+    seed_resize_from_width: int | None = Field(default=None, ge=8, le=8192,
+                                               description="A1111 'Seed resize from': draw the noise at this size.")
+    seed_resize_from_height: int | None = Field(default=None, ge=8, le=8192)
     mix_prompt: str | None = Field(default=None, description="A second prompt whose conditioning is mixed in.")
     mix_factor: float = Field(default=0.0, ge=0.0, le=1.0,
                               description="How much of mix_prompt's conditioning: 0 is prompt only, 1 mix_prompt only.")
@@ -141,6 +144,9 @@ class Recipe(BaseModel):
         if self.subseed_strength > 0 and self.subseed is None:
             raise ValueError(f"subseed_strength {self.subseed_strength} needs a subseed (the variation seed); "
                              "set subseed, or -1 for a random one")
+        if (self.seed_resize_from_width is None) != (self.seed_resize_from_height is None):
+            raise ValueError("seed_resize_from_width and seed_resize_from_height go together: set both or neither "
+                             f"(got {self.seed_resize_from_width} and {self.seed_resize_from_height})")
         if self.mix_factor > 0 and self.mix_prompt is None:
             raise ValueError(f"mix_factor {self.mix_factor} needs a mix_prompt to mix in")
         return self

@@ -26,12 +26,12 @@ LINE_OPTIONS = {
 }
 
 
-def parse_size(size: str | None) -> tuple[int | None, int | None]:
+def parse_size(size: str | None, option: str = "--size") -> tuple[int | None, int | None]:
     if size is None:
         return None, None
     width, sep, height = size.lower().partition("x")
     if not sep or not width.isdigit() or not height.isdigit():
-        raise BadInput(f"--size must look like WIDTHxHEIGHT, e.g. 512x768; got {size!r}")
+        raise BadInput(f"{option} must look like WIDTHxHEIGHT, e.g. 512x768; got {size!r}")
     return int(width), int(height)
 
 
@@ -92,17 +92,21 @@ def generate_command(
         help="Variation seed (A1111 subseed); -1 picks one. Picture i uses variation seed + i.")] = None,
     variation_strength: Annotated[float, typer.Option(
         help="How far towards the variation seed's noise: 0 (the seed's picture) to 1.")] = 0.0,
+    seed_resize_from: Annotated[Optional[str], typer.Option(
+        help="WIDTHxHEIGHT: draw the seed's noise at this size (A1111 'Seed resize from').")] = None,
 ) -> None:
     """Make pictures from a prompt; prints the path of each picture written."""
     context: CliContext = ctx.obj
     if prompt is None and from_file is None:
         raise BadInput("give a PROMPT or --from-file FILE")
     width, height = parse_size(size)
+    resize_width, resize_height = parse_size(seed_resize_from, "--seed-resize-from")
     common = {
         "negative_prompt": negative, "model": model, "sampler": sampler, "schedule_type": schedule, "steps": steps,
         "guidance_scale": cfg, "width": width, "height": height, "seed": seed, "batch_size": batch,
         "batch_count": batch_count, "clip_skip": clip_skip, "device": device, "dtype": dtype, "noise_source": rng,
         "subseed": variation_seed, "subseed_strength": variation_strength,
+        "seed_resize_from_width": resize_width, "seed_resize_from_height": resize_height,
     }
     lines = read_prompts_file(from_file) if from_file is not None else [{"prompt": prompt}]
     studio = context.studio

@@ -2,7 +2,7 @@
 the `info` JSON string A1111 returns. Pure functions; the routes live in `a1111_routes.py`.
 
 Unknown JSON keys are ignored (as A1111's pydantic v1 models do). Fields A1111 has but sfumato cannot honour
-(hires fix, tiling, face restoration, seed resize, scripts) are refused with a 422 when switched on,
+(hires fix, tiling, face restoration, scripts) are refused with a 422 when switched on,
 never silently dropped; fields that change nothing here (eta, s_churn, ...) are accepted.
 """
 
@@ -95,7 +95,6 @@ def refuse_unsupported(request: Txt2ImgRequest) -> None:
     switched_on = {
         "enable_hr": bool(request.enable_hr), "tiling": bool(request.tiling),
         "restore_faces": bool(request.restore_faces),
-        "seed_resize_from_w": (request.seed_resize_from_w or 0) > 0 and (request.seed_resize_from_h or 0) > 0,
         "script_name": bool(request.script_name), "alwayson_scripts": bool(request.alwayson_scripts),
         "refiner_checkpoint": bool(request.refiner_checkpoint), "firstpass_image": bool(request.firstpass_image),
     }
@@ -148,11 +147,16 @@ def recipe_fields(request: Txt2ImgRequest, options: dict[str, Any]) -> dict[str,
 
 
 def variation_fields(request: Txt2ImgRequest) -> dict[str, Any]:
-    """A1111's subseed / subseed_strength: a variation only when the strength is not 0 (-1 picks a subseed)."""
-    if not request.subseed_strength:
-        return {}
-    return {"subseed": -1 if request.subseed is None else request.subseed,
-            "subseed_strength": request.subseed_strength}
+    """A1111's subseed / subseed_strength (a variation only when the strength is not 0; -1 picks a subseed) and
+    seed_resize_from_w / _h."""
+    fields: dict[str, Any] = {}
+    if request.subseed_strength:
+        fields |= {"subseed": -1 if request.subseed is None else request.subseed,
+                   "subseed_strength": request.subseed_strength}
+    if (request.seed_resize_from_w or 0) > 0 and (request.seed_resize_from_h or 0) > 0:  # A1111: both > 0, or off
+        fields |= {"seed_resize_from_width": request.seed_resize_from_w,
+                   "seed_resize_from_height": request.seed_resize_from_h}
+    return fields
 
 
 def info_json(recipe: Recipe, pictures: list[tuple[Recipe, str]], *, styles: list[str], started: datetime) -> str:
@@ -169,7 +173,8 @@ def info_json(recipe: Recipe, pictures: list[tuple[Recipe, str]], *, styles: lis
         "cfg_scale": recipe.guidance_scale, "steps": recipe.steps, "batch_size": recipe.batch_size,
         "restore_faces": False, "face_restoration_model": None, "sd_model_name": recipe.model,
         "sd_model_hash": recipe.model_hash, "sd_vae_name": None, "sd_vae_hash": None,
-        "seed_resize_from_w": -1, "seed_resize_from_h": -1, "denoising_strength": recipe.denoising_strength,
+        "seed_resize_from_w": recipe.seed_resize_from_width or -1,
+        "seed_resize_from_h": recipe.seed_resize_from_height or -1, "denoising_strength": recipe.denoising_strength,
         "extra_generation_params": {"Schedule type": recipe.schedule_type}, "index_of_first_image": 0,
         "infotexts": [infotext for _, infotext in pictures], "styles": styles,
         "job_timestamp": started.strftime("%Y%m%d%H%M%S"), "clip_skip": recipe.clip_skip,

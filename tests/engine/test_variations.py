@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from sfumato.engine.noise import draw_noise, slerp
+from sfumato.engine.noise import draw_noise, slerp, variation_latents
 from sfumato.models.families import Family
 from sfumato.models.tiny import build_tiny_pipeline
 from sfumato.picture_file import read_metadata
@@ -100,3 +101,37 @@ def test_saved_variation_is_made_again_exactly(studio: Studio) -> None:
 def test_random_subseed_is_chosen_once(studio: Studio) -> None:
     recipe = studio.new_recipe({**BASE, "subseed": -1, "subseed_strength": 0.1})
     assert recipe.subseed is not None and 0 <= recipe.subseed < 2**32
+
+
+def test_seed_resize_centres_the_seed_noise_drawn_at_another_size() -> None:
+    pipe = build_tiny_pipeline(Family.SFUMATO_TINY, seed=0)
+
+    def latents(**fields: object) -> torch.Tensor:
+        recipe = Recipe(**{**BASE, **fields})
+        result = variation_latents(pipe, recipe, [torch.Generator().manual_seed(recipe.seed)],
+                                   [recipe.image_subseed(0)])
+        assert result is not None
+        return result
+
+    def plain(width: int, height: int, seed: int = 11) -> torch.Tensor:
+        return draw_noise(pipe, Recipe(**{**BASE, "width": width, "height": height}),
+                          torch.Generator().manual_seed(seed))
+
+    assert variation_latents(pipe, Recipe(**BASE, seed_resize_from_width=32, seed_resize_from_height=32),
+                             [torch.Generator().manual_seed(11)], [None]) is None  # same size: nothing to do
+    f = pipe.vae_scale_factor  # the picture's latents are (1, C, 32/f, 32/f)
+    a = 8 // f  # a 16 px noise sits 8 px in, centred in 32 px
+    smaller = latents(seed_resize_from_width=16, seed_resize_from_height=16)
+    assert torch.equal(smaller[:, :, a:a + 16 // f, a:a + 16 // f], plain(16, 16))
+    assert torch.equal(smaller[:, :, 0], plain(32, 32)[:, :, 0])  # the border keeps the picture's own noise
+    larger = latents(seed_resize_from_width=64, seed_resize_from_height=48)  # cut to its middle
+    assert torch.equal(larger, plain(64, 48)[:, :, 8 // f:40 // f, 16 // f:48 // f])
+    varied = latents(seed_resize_from_width=16, seed_resize_from_height=16, subseed=5, subseed_strength=1.0)
+    assert torch.equal(varied[:, :, a:a + 16 // f, a:a + 16 // f], plain(16, 16, seed=5))
+
+
+def test_seed_resize_picture_is_made_again(studio: Studio) -> None:
+    saved = studio.generate(studio.new_recipe({**BASE, "seed_resize_from_width": 16, "seed_resize_from_height": 24}))
+    assert "Seed resize from: 16x24" in (read_metadata(saved[0].path).infotext or "")
+    assert studio.again(saved[0].path).matches
+    assert not np.array_equal(np.asarray(Image.open(saved[0].path)), _pixels(studio)[0])

@@ -99,7 +99,10 @@ def _variation_fields(draw: st.DrawFn) -> dict[str, Any]:
     strength = 0.0 if subseed is None else draw(st.one_of(st.sampled_from([0.0, 0.2, 1.0]), st.floats(0, 1)))
     mix_prompt = draw(st.one_of(st.none(), TEXT))
     factor = 0.0 if mix_prompt is None else draw(st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0, 1)))
-    return {"subseed": subseed, "subseed_strength": strength, "mix_prompt": mix_prompt, "mix_factor": factor}
+    resize = draw(st.one_of(st.none(), st.tuples(st.integers(8, 8192), st.integers(8, 8192))))
+    return {"subseed": subseed, "subseed_strength": strength, "mix_prompt": mix_prompt, "mix_factor": factor,
+            "seed_resize_from_width": None if resize is None else resize[0],
+            "seed_resize_from_height": None if resize is None else resize[1]}
 
 
 @given(recipes())

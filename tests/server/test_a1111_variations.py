@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import webuiapi
 
@@ -25,12 +27,16 @@ def test_txt2img_variation_seed_and_strength(live_server: LiveServer) -> None:
     assert not np.array_equal(np.asarray(varied.images[0]), np.asarray(plain.image))
 
 
-def test_random_subseed_and_refused_seed_resize(live_server: LiveServer) -> None:
+def test_random_subseed_and_seed_resize(live_server: LiveServer) -> None:
     with live_server.client() as client:
         answer = client.post("/sdapi/v1/txt2img", json={"prompt": "x", "width": 64, "height": 64, "steps": 2,
                                                         "subseed": -1, "subseed_strength": 0.5})
         assert answer.status_code == 200, answer.text
-        assert answer.json()["info"].count('"all_subseeds": [-1]') == 0
-        resize = client.post("/sdapi/v1/txt2img", json={"seed_resize_from_w": 32, "seed_resize_from_h": 32,
-                                                        "width": 64, "height": 64})
-        assert resize.status_code == 422 and "seed_resize_from_w" in resize.json()["detail"]
+        info = json.loads(answer.json()["info"])
+        assert info["all_subseeds"][0] >= 0 and info["subseed_strength"] == 0.5
+        resized = client.post("/sdapi/v1/txt2img", json={"seed_resize_from_w": 32, "seed_resize_from_h": 48,
+                                                         "width": 64, "height": 64, "steps": 2, "seed": 3})
+        assert resized.status_code == 200, resized.text
+        info = json.loads(resized.json()["info"])
+        assert (info["seed_resize_from_w"], info["seed_resize_from_h"]) == (32, 48)
+        assert "Seed resize from: 32x48" in info["infotexts"][0]
