@@ -83,7 +83,7 @@ class Recipe(BaseModel):
     seed_resize_from_height: int | None = Field(default=None, ge=8, le=8192)
     mix_prompt: str | None = Field(default=None, description="A second prompt whose conditioning is mixed in.")
     mix_factor: float = Field(default=0.0, ge=0.0, le=1.0,
-                              description="How much of mix_prompt's conditioning: 0 is prompt only, 1 mix_prompt only.")
+                              description="Share of mix_prompt's conditioning: 0 is prompt only, 1 mix_prompt only.")
 
     @field_validator("sampler", mode="before")
     @classmethod

@@ -36,7 +36,9 @@ def slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         return low * val + high * (1 - val)
     omega = torch.acos(dot)
     sine = torch.sin(omega)
-    return (torch.sin((1.0 - val) * omega) / sine).unsqueeze(1) * low + (torch.sin(val * omega) / sine).unsqueeze(1) * high
+    low_weight = (torch.sin((1.0 - val) * omega) / sine).unsqueeze(1)  # (C, 1, W)
+    high_weight = (torch.sin(val * omega) / sine).unsqueeze(1)
+    return low_weight * low + high_weight * high
 
 
 def latent_dtype(pipe: Any) -> torch.dtype:
@@ -77,7 +79,8 @@ def _paste_centred(noise: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
     width = noise.shape[3] if dx >= 0 else noise.shape[3] + 2 * dx
     top, left, from_top, from_left = max(dy, 0), max(dx, 0), max(-dy, 0), max(-dx, 0)
     canvas = canvas.clone()
-    canvas[:, :, top:top + height, left:left + width] = noise[:, :, from_top:from_top + height, from_left:from_left + width]
+    overlap = noise[:, :, from_top:from_top + height, from_left:from_left + width]
+    canvas[:, :, top:top + height, left:left + width] = overlap
     return canvas
 
 

@@ -90,7 +90,8 @@ def draw_sheet(cells: Sequence[Image.Image], *, columns: int, column_labels: Seq
         box = (left + index * column_width, title_band, left + (index + 1) * column_width, layout.top)
         _text(draw, lines, font, box, line_height)
     for index, lines in enumerate(row_lines):
-        _text(draw, lines, font, (0, layout.top + index * height, left, layout.top + (index + 1) * height), line_height)
+        box = (0, layout.top + index * height, left, layout.top + (index + 1) * height)
+        _text(draw, lines, font, box, line_height)
     for index, cell in enumerate(cells):
         row, column = divmod(index, columns)
         sheet.paste(cell.convert("RGB"), layout.cell_origin(column, row))

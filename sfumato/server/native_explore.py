@@ -82,7 +82,8 @@ def _relative(studio: Studio, paths: tuple[Path, ...]) -> list[str]:
 @router.post("/grids")
 def make_grid(request: GridRequest, studio: StudioDep, limits: LimitsDep) -> ExploreResult:
     """Make an X/Y/Z grid: every cell saved as a picture, one labelled sheet per Z value."""
-    given: list[Axis | None] = [None if text is None else parse_axis(text) for text in (request.x, request.y, request.z)]
+    texts = (request.x, request.y, request.z)
+    given: list[Axis | None] = [None if text is None else parse_axis(text) for text in texts]
     fields = dict(request.recipe)
     fields["prompt"], templated = expand_template(str(fields.get("prompt") or ""))
     plan = plan_grid(limits.check(studio.new_recipe(fields)), place_axes((given[0], given[1], given[2]), templated))

@@ -1,4 +1,4 @@
-"""Variation seed, seed resize and prompt mixing in infotext: A1111's own text reads, sfumato's writes as A1111 does."""
+"""Variation seed, seed resize and prompt mixing in infotext: A1111's text reads, sfumato writes as A1111 does."""
 
 from __future__ import annotations
 

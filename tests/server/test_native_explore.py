@@ -19,7 +19,8 @@ def test_grid_through_the_queue(live_server: LiveServer) -> None:
         assert body["collection"].startswith("grids/") and len(body["picture_ids"]) == 4
         sheet = live_server.home / "library" / body["files"][0]
         meta = read_sheet(sheet)
-        assert meta is not None and [a["value_labels"] for a in meta["axes"]] == [["Seed: 6", "Seed: 7"], ["cat", "dog"]]
+        assert meta is not None
+        assert [a["value_labels"] for a in meta["axes"]] == [["Seed: 6", "Seed: 7"], ["cat", "dog"]]
         assert {c["picture_id"] for c in meta["cells"]} == set(body["picture_ids"])
         jobs = client.get("/api/jobs").json()
         assert sum(1 for job in jobs if job["requested_by"] == "explore") >= 4
