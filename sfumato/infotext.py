@@ -13,6 +13,10 @@ textual inversions a prompt used). sfumato's own keys, written only when needed:
   Model sha256, Device, Dtype, Mask hash, Batch size / Batch count (when not 1), Schema version (when not 1).
   Template / Negative Template (the sd-dynamic-prompts extension's keys), Theme, Theme hash (issue #5); style
   names are not written (A1111 writes none): they live in the JSON chunk and YAML sidecar only.
+  Mix prompt / Mix factor  a second prompt mixed into the conditioning (latent walks), when there is one.
+Variation seed / Variation seed strength are A1111's; sfumato writes them whenever the recipe has a subseed
+(A1111 only when the strength is not 0), so a subseed kept at strength 0 survives the round trip.
+Seed resize from (`WxH`) is A1111's too.
 Then `Recipe.extra` in order (A1111 fixed-slot keys such as `VAE hash` take their fixed slot, as in A1111),
 then `Version: sfumato-<version>` unless extra carries a `Version` (kept from another tool's text).
 """
@@ -57,6 +61,9 @@ _FIELD_KEYS: Final[Mapping[str, str]] = MappingProxyType({
     # prompt templates and themes (issue #5)
     "Template": "prompt_template", "Negative Template": "negative_prompt_template", "Theme": "theme",
     "Theme hash": "theme_hash",
+    # Variations and latent walks (issue #7)
+    "Variation seed": "subseed", "Variation seed strength": "subseed_strength",
+    "Mix prompt": "mix_prompt", "Mix factor": "mix_factor",
 })
 _NOISE_SOURCES: Final[Mapping[str, str]] = MappingProxyType({"CPU": "cpu", "GPU": "device"})
 _SFUMATO_VERSION_PREFIX: Final = "sfumato-"
@@ -140,6 +147,11 @@ def _a1111_values(recipe: Recipe) -> dict[str, str | None]:
         "Clip skip": str(recipe.clip_skip) if recipe.clip_skip > 1 else None,
         "Init image hash": recipe.init_image_hash,
         "RNG": "CPU" if recipe.noise_source == "cpu" else None,
+        # Variations (issue #7): A1111 writes these only at a strength above 0; sfumato whenever a subseed is set.
+        "Variation seed": None if recipe.subseed is None else str(recipe.subseed),
+        "Variation seed strength": None if recipe.subseed is None else str(recipe.subseed_strength),
+        "Seed resize from": None if recipe.seed_resize_from_width is None
+        else f"{recipe.seed_resize_from_width}x{recipe.seed_resize_from_height}",
     }
 
 
@@ -161,6 +173,9 @@ def _sfumato_values(recipe: Recipe, lora_hashes: str | None, ti_hashes: str | No
         "Batch count": None if recipe.batch_count == 1 else str(recipe.batch_count),
         "Mask hash": recipe.mask_hash,
         "Schema version": None if recipe.schema_version == SCHEMA_VERSION else str(recipe.schema_version),
+        # Prompt mixing for latent walks (issue #7)
+        "Mix prompt": recipe.mix_prompt,
+        "Mix factor": None if recipe.mix_prompt is None else str(recipe.mix_factor),
     }
 
 
@@ -358,6 +373,12 @@ def _read_known(key: str, value: str, data: dict[str, Any]) -> bool:
             raise RecipeError(f"width: infotext 'Size' must be WIDTHxHEIGHT such as 512x768, got {value!r}",
                               field="width")
         data["width"], data["height"] = size[1], size[2]
+    elif key == "Seed resize from":
+        size = RE_IMAGESIZE.match(value)
+        if size is None:
+            raise RecipeError(f"seed_resize_from_width: infotext 'Seed resize from' must be WIDTHxHEIGHT, got "
+                              f"{value!r}", field="seed_resize_from_width")
+        data["seed_resize_from_width"], data["seed_resize_from_height"] = size[1], size[2]
     elif key == "RNG" and value in _NOISE_SOURCES:
         data["noise_source"] = _NOISE_SOURCES[value]
     elif key == "Adapters":

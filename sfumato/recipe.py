@@ -84,6 +84,17 @@ class Recipe(BaseModel):
     styles: tuple[str, ...] = Field(default=(), description="Names of the styles.csv styles applied, in order.")
     theme: str | None = Field(default=None, min_length=1, description="Name of the theme the prompt came from.")
     theme_hash: str | None = Field(default=None, description="First 12 hex of the sha256 of the validated theme.")
+    # Variations and latent walks (issue #7): A1111's variation seed, and a second prompt mixed into the conditioning.
+    subseed: int | None = Field(default=None, ge=0, le=MAX_SEED,
+                                description="Variation seed (A1111 subseed); picture i of a batch uses subseed + i.")
+    subseed_strength: float = Field(default=0.0, ge=0.0, le=1.0,
+                                    description="Variation strength: 0 keeps the seed's noise, 1 is the subseed's.")
+    seed_resize_from_width: int | None = Field(default=None, ge=8, le=8192,
+                                               description="A1111 'Seed resize from': draw the noise at this size.")
+    seed_resize_from_height: int | None = Field(default=None, ge=8, le=8192)
+    mix_prompt: str | None = Field(default=None, description="A second prompt whose conditioning is mixed in.")
+    mix_factor: float = Field(default=0.0, ge=0.0, le=1.0,
+                              description="Share of mix_prompt's conditioning: 0 is prompt only, 1 mix_prompt only.")
 
     @field_validator("sampler", mode="before")
     @classmethod
@@ -139,13 +150,37 @@ class Recipe(BaseModel):
             object.__setattr__(self, "schedule_type", default)
         return self
 
+    @model_validator(mode="after")
+    def _variation_needs_its_inputs(self) -> Recipe:
+        if self.subseed_strength > 0 and self.subseed is None:
+            raise ValueError(f"subseed_strength {self.subseed_strength} needs a subseed (the variation seed); "
+                             "set subseed, or -1 for a random one")
+        if (self.seed_resize_from_width is None) != (self.seed_resize_from_height is None):
+            raise ValueError("seed_resize_from_width and seed_resize_from_height go together: set both or neither "
+                             f"(got {self.seed_resize_from_width} and {self.seed_resize_from_height})")
+        if self.mix_factor > 0 and self.mix_prompt is None:
+            raise ValueError(f"mix_factor {self.mix_factor} needs a mix_prompt to mix in")
+        return self
+
     @property
     def pictures_per_recipe(self) -> int:
         return self.batch_size * self.batch_count
 
     def image_seed(self, index: int) -> int:
-        """Seed of picture `index` (0-based, across batches): seed + index, wrapping at 2**32."""
-        return (self.seed + index) % (MAX_SEED + 1)
+        """Seed of picture `index` (0-based, across batches): seed + index, wrapping at 2**32.
+
+        With a variation strength above 0 every picture keeps the seed and only the subseed moves (A1111's
+        `process_images`), so a batch is "more like this" around one picture.
+        """
+        return (self.seed + (index if self.subseed_strength == 0 else 0)) % (MAX_SEED + 1)
+
+    def image_subseed(self, index: int) -> int | None:
+        """Variation seed of picture `index`: subseed + index, wrapping at 2**32 (None without a subseed)."""
+        return None if self.subseed is None else (self.subseed + index) % (MAX_SEED + 1)
+
+    def starting_at(self, index: int) -> Recipe:
+        """The recipe whose first picture is this recipe's picture `index` (its seed and variation seed)."""
+        return self.replace(seed=self.image_seed(index), subseed=self.image_subseed(index))
 
     def extra_dict(self) -> dict[str, str]:
         return dict(self.extra)

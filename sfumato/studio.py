@@ -102,7 +102,8 @@ class Studio:
     def new_recipe(self, fields: Mapping[str, Any]) -> Recipe:
         """A Recipe from what a person gave; the rest comes from the model family's defaults.
 
-        A seed of -1 (or none) means a fresh random seed, chosen here so the Recipe is reproducible.
+        A seed of -1 (or none) means a fresh random seed, chosen here so the Recipe is reproducible; a subseed
+        of -1 likewise.
         """
         given = {key: value for key, value in fields.items() if value is not None}
         given.setdefault("model", self.settings.default_model)
@@ -116,6 +117,8 @@ class Studio:
             given.setdefault("sampler", spec.default_sampler)
         if given.get("seed", -1) == -1:
             given["seed"] = secrets.randbelow(MAX_SEED + 1)
+        if given.get("subseed") == -1:  # a variation seed of -1 is a fresh random one too (A1111)
+            given["subseed"] = secrets.randbelow(MAX_SEED + 1)
         return self.with_model_hashes(recipe_from({**given, "model": entry.name}), entry)
 
     def with_model_hashes(self, recipe: Recipe, entry: ModelEntry | None = None) -> Recipe:
@@ -149,7 +152,8 @@ class Studio:
             recipe = recipe.replace(device=device)
         if batch is not None and batch.size > 1:
             notes.append(f"reran its batch of {batch.size} (seed {batch.seed}) and compared picture {batch.index}")
-            run_recipe, index = recipe.replace(seed=batch.seed, batch_size=batch.size, batch_count=1), batch.index
+            run_recipe, index = recipe.replace(seed=batch.seed, batch_size=batch.size, batch_count=1,
+                                               subseed=batch_subseed(recipe, batch.index)), batch.index
         else:
             run_recipe, index = recipe, 0
         current = self.with_model_hashes(recipe)
@@ -173,6 +177,11 @@ class Studio:
                 hint="; ".join(report.notes) or None,
             )
         return report
+
+
+def batch_subseed(recipe: Recipe, index: int) -> int | None:
+    """The first variation seed of the batch in which this picture-level recipe was picture `index`."""
+    return None if recipe.subseed is None else (recipe.subseed - index) % (MAX_SEED + 1)
 
 
 def next_free_name(folder: Path, seed: int) -> Path:

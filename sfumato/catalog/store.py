@@ -111,11 +111,13 @@ def sidecar_path(picture: Path) -> Path:
 
 
 def walk_pictures(root: Path) -> Iterator[Path]:
-    """Every `*.png` under root in sorted order, skipping hidden files and folders (temporary files)."""
+    """Every `*.png` under root in sorted order, skipping hidden files and folders (temporary files) and
+    X/Y/Z grid sheets (`*.grid.png`: many pictures on one sheet, not one picture with one recipe)."""
     for directory, folders, names in os.walk(root):
         folders[:] = sorted(folder for folder in folders if not folder.startswith("."))
         for name in sorted(names):
-            if name.lower().endswith(".png") and not name.startswith("."):
+            lower = name.lower()
+            if lower.endswith(".png") and not lower.endswith(".grid.png") and not name.startswith("."):
                 yield Path(directory) / name
 
 

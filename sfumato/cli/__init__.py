@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from sfumato.cli.context import CliContext, err_console
+from sfumato.cli.explore import grid_command, vary_command, walk_command
 from sfumato.cli.generate import again_command, generate_command, info_command
 from sfumato.cli.library import library_app
 from sfumato.cli.models import models_app
@@ -34,6 +35,9 @@ app = typer.Typer(
 app.command("generate", no_args_is_help=True)(generate_command)
 app.command("info", no_args_is_help=True)(info_command)
 app.command("again", no_args_is_help=True)(again_command)
+app.command("vary", no_args_is_help=True)(vary_command)
+app.command("walk")(walk_command)
+app.command("grid", no_args_is_help=True)(grid_command)
 app.add_typer(models_app, name="models")
 app.add_typer(library_app, name="library")
 app.add_typer(prompt_app, name="prompt")

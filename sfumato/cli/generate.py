@@ -12,6 +12,7 @@ import typer
 from sfumato.cli.context import CliContext, err_console, out_console
 from sfumato.cli.progress import step_progress
 from sfumato.errors import BadInput, SfumatoError
+from sfumato.explore.grid_image import describe_sheet, sheet_or_none
 from sfumato.picture_file import describe, read_metadata
 from sfumato.prompt.request import PromptOptions, recipes_for
 from sfumato.studio import SavedPicture
@@ -26,12 +27,12 @@ LINE_OPTIONS = {
 }
 
 
-def parse_size(size: str | None) -> tuple[int | None, int | None]:
+def parse_size(size: str | None, option: str = "--size") -> tuple[int | None, int | None]:
     if size is None:
         return None, None
     width, sep, height = size.lower().partition("x")
     if not sep or not width.isdigit() or not height.isdigit():
-        raise BadInput(f"--size must look like WIDTHxHEIGHT, e.g. 512x768; got {size!r}")
+        raise BadInput(f"{option} must look like WIDTHxHEIGHT, e.g. 512x768; got {size!r}")
     return int(width), int(height)
 
 
@@ -96,6 +97,12 @@ def generate_command(
         "--combinatorial", help="Make every combination of a template's {a|b} variants and wildcards.")] = False,
     wildcards: Annotated[Optional[Path], typer.Option(
         help="Folder of __wildcard__ files (default: <home>/wildcards).")] = None,
+    variation_seed: Annotated[Optional[int], typer.Option(
+        help="Variation seed (A1111 subseed); -1 picks one. Picture i uses variation seed + i.")] = None,
+    variation_strength: Annotated[float, typer.Option(
+        help="How far towards the variation seed's noise: 0 (the seed's picture) to 1.")] = 0.0,
+    seed_resize_from: Annotated[Optional[str], typer.Option(
+        help="WIDTHxHEIGHT: draw the seed's noise at this size (A1111 'Seed resize from').")] = None,
 ) -> None:
     """Make pictures from a prompt; prints the path of each picture written.
 
@@ -106,10 +113,13 @@ def generate_command(
     if prompt is None and from_file is None and theme is None:
         raise BadInput("give a PROMPT, --theme THEME or --from-file FILE")
     width, height = parse_size(size)
+    resize_width, resize_height = parse_size(seed_resize_from, "--seed-resize-from")
     common = {
         "negative_prompt": negative, "model": model, "sampler": sampler, "schedule_type": schedule, "steps": steps,
         "guidance_scale": cfg, "width": width, "height": height, "seed": seed, "batch_size": batch,
         "batch_count": batch_count, "clip_skip": clip_skip, "device": device, "dtype": dtype, "noise_source": rng,
+        "subseed": variation_seed, "subseed_strength": variation_strength,
+        "seed_resize_from_width": resize_width, "seed_resize_from_height": resize_height,
     }
     lines = read_prompts_file(from_file) if from_file is not None else [{"prompt": prompt}]
     studio = context.studio
@@ -142,6 +152,14 @@ def info_command(
     results: list[dict[str, Any]] = []
     console, errors = out_console(), err_console()
     for path in files:
+        if (sheet := sheet_or_none(path)) is not None:  # an X/Y/Z grid sheet lists its axes, not one recipe
+            if as_json:
+                results.append({"path": str(path), "source": "grid", "grid": sheet})
+            else:
+                console.print(f"[bold]{path}[/]")
+                console.print(describe_sheet(sheet), markup=False)
+                console.print()
+            continue
         try:
             meta = read_metadata(path)
         except SfumatoError as error:

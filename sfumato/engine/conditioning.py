@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from sfumato.engine.prompt_mix import mix_schedules
 from sfumato.prompt.embedding_words import TextualInversions
 from sfumato.prompt.schedule import ConditioningSchedule, StepConditioning, build_conditioning_schedule
 from sfumato.recipe import Recipe
@@ -89,6 +90,10 @@ def plan_prompt(recipe: Recipe, pipe: Any, *, batch_size: int, model_calls: int,
     """
     schedule = build_conditioning_schedule(pipe, recipe.prompt, recipe.negative_prompt, model_calls,
                                            clip_skip=recipe.clip_skip, embeddings=embeddings)
+    if recipe.mix_prompt is not None:  # prompt walks (issue #7): mix a second prompt's conditioning in
+        second = build_conditioning_schedule(pipe, recipe.mix_prompt, recipe.negative_prompt, model_calls,
+                                             clip_skip=recipe.clip_skip, embeddings=embeddings)
+        schedule = mix_schedules(schedule, second, recipe.mix_factor)
     # One member: its weight scales CFG. Several: the composable hooks weigh each member themselves.
     weight = schedule.positive[0].weight if len(schedule.positive) == 1 else 1.0
     is_sdxl = getattr(pipe, "text_encoder_2", None) is not None

@@ -19,6 +19,7 @@ from sfumato.engine.conditioning import PromptPlan, plan_prompt
 from sfumato.engine.devices import DevicePlan
 from sfumato.engine.embeddings import LibraryEmbeddings, check_recorded_embeddings, with_embeddings
 from sfumato.engine.model_cache import LoadedModel
+from sfumato.engine.noise import variation_latents
 from sfumato.engine.previews import X0Estimates
 from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
 from sfumato.engine.samplers import make_scheduler
@@ -48,10 +49,11 @@ def check_recipe_for_model(recipe: Recipe, model: LoadedModel) -> None:
         )
 
 
-def picture_recipe(recipe: Recipe, seed: int, plan: DevicePlan) -> Recipe:
-    """The recipe that makes exactly this one picture: its own seed, and the device and dtype used."""
+def picture_recipe(recipe: Recipe, seed: int, plan: DevicePlan, *, subseed: int | None = None) -> Recipe:
+    """The recipe that makes exactly this one picture: its own seed (and variation seed), device and dtype."""
     return recipe.replace(
-        seed=seed, batch_size=1, batch_count=1, device=plan.device.type if plan.device.index is None
+        seed=seed, subseed=subseed, batch_size=1, batch_count=1,
+        device=plan.device.type if plan.device.index is None
         else f"{plan.device.type}:{plan.device.index}", dtype=DTYPE_NAMES[plan.dtype],
     )
 
@@ -114,6 +116,9 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
     seeds = [recipe.image_seed(batch * size + i) for i in range(size)]
     noise_device = torch.device("cpu") if recipe.noise_source == "cpu" else model.plan.device
     generators = [torch.Generator(noise_device).manual_seed(seed) for seed in seeds]
+    # Variations (issue #7): the seed noise slerped towards the subseed's; None lets the pipeline draw it.
+    subseeds = [recipe.image_subseed(batch * size + i) for i in range(size)]
+    latents = variation_latents(pipe, recipe, generators, subseeds)
     # A fresh scheduler per batch: diffusers schedulers keep step state between calls.
     pipe.scheduler = make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config,
                                     noise_seed=seeds)
@@ -130,6 +135,8 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
         )),
         "callback_on_step_end_tensor_inputs": ["latents", *prompt.tensor_inputs],
     }
+    if latents is not None:
+        arguments["latents"] = latents
     started = time.perf_counter()
     with torch.inference_mode(), composable_unet(pipe, prompt):
         latents = pipe(**arguments).images  # (B, C, H/f, W/f)
@@ -141,9 +148,9 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
     warnings = (*prompt.schedule.warnings, *_unapplied_adapters(recipe, prompt), *warnings)
     timings = MappingProxyType({"sample_s": sampled - started, "decode_s": time.perf_counter() - sampled})
     return [
-        Picture(image, picture_recipe(recipe, seed, model.plan), BatchPosition(seeds[0], size, index),
-                timings, tuple(warnings))
-        for index, (image, seed) in enumerate(zip(images, seeds, strict=True))
+        Picture(image, picture_recipe(recipe, seed, model.plan, subseed=subseed),
+                BatchPosition(seeds[0], size, index), timings, tuple(warnings))
+        for index, (image, seed, subseed) in enumerate(zip(images, seeds, subseeds, strict=True))
     ]
 
 

@@ -100,7 +100,7 @@ class Worker:
             token = self.queue.new_batch_token(live)
             token.raise_if_cancelled()
             # A one-batch recipe starting at this batch's seed makes the very same pictures (seed + i each).
-            part = recipe.replace(seed=recipe.image_seed(batch * size), batch_count=1)
+            part = recipe.starting_at(batch * size).replace(batch_count=1)
             try:
                 pictures = self.run(part, cancel=token, on_progress=progress.for_batch(batch),
                                     preview_every=PREVIEW_EVERY)
@@ -130,7 +130,8 @@ class Worker:
             # The catalog names files in whole seconds, so look from a second before the save began.
             filters = SearchFilters(seed=seed, since=since - timedelta(seconds=1), until=since + timedelta(minutes=5))
             for record in self.catalog.search(None, filters, limit=20):
-                same = record.recipe.prompt == job.recipe.prompt and record.recipe.model == job.recipe.model
+                same = record.recipe.prompt == job.recipe.prompt and record.recipe.model == job.recipe.model \
+                    and record.recipe.subseed == job.recipe.image_subseed(position)
                 if same and not self.queue.store.is_claimed(record.id):
                     self.queue.saved(job.id, position, record.id)
                     adopted[position] = record.id

@@ -2,7 +2,7 @@
 the `info` JSON string A1111 returns. Pure functions; the routes live in `a1111_routes.py`.
 
 Unknown JSON keys are ignored (as A1111's pydantic v1 models do). Fields A1111 has but sfumato cannot honour
-(hires fix, tiling, face restoration, variation seeds, scripts) are refused with a 422 when switched on,
+(hires fix, tiling, face restoration, scripts) are refused with a 422 when switched on,
 never silently dropped; fields that change nothing here (eta, s_churn, ...) are accepted.
 """
 
@@ -25,6 +25,7 @@ _INFOTEXT_FIELDS: Final = (
     ("Prompt", "prompt", str), ("Negative prompt", "negative_prompt", str), ("Steps", "steps", int),
     ("Sampler", "sampler_name", str), ("Schedule type", "scheduler", str), ("CFG scale", "cfg_scale", float),
     ("Seed", "seed", int), ("Size-1", "width", int), ("Size-2", "height", int), ("Batch size", "batch_size", int),
+    ("Variation seed", "subseed", int), ("Variation seed strength", "subseed_strength", float),
 )
 
 
@@ -94,7 +95,7 @@ def refuse_unsupported(request: Txt2ImgRequest) -> None:
     """Raise for A1111 features that would change the picture and that sfumato does not have."""
     switched_on = {
         "enable_hr": bool(request.enable_hr), "tiling": bool(request.tiling),
-        "restore_faces": bool(request.restore_faces), "subseed_strength": bool(request.subseed_strength),
+        "restore_faces": bool(request.restore_faces),
         "script_name": bool(request.script_name),
         "alwayson_scripts": bool(other_scripts(request.alwayson_scripts)),  # Dynamic Prompts is understood
         "refiner_checkpoint": bool(request.refiner_checkpoint), "firstpass_image": bool(request.firstpass_image),
@@ -143,7 +144,21 @@ def recipe_fields(request: Txt2ImgRequest, options: dict[str, Any]) -> dict[str,
         "batch_size": request.batch_size or 1,
         "batch_count": request.n_iter or 1,
         "clip_skip": clip_skip,
+        **variation_fields(request),
     }
+
+
+def variation_fields(request: Txt2ImgRequest) -> dict[str, Any]:
+    """A1111's subseed / subseed_strength (a variation only when the strength is not 0; -1 picks a subseed) and
+    seed_resize_from_w / _h."""
+    fields: dict[str, Any] = {}
+    if request.subseed_strength:
+        fields |= {"subseed": -1 if request.subseed is None else request.subseed,
+                   "subseed_strength": request.subseed_strength}
+    if (request.seed_resize_from_w or 0) > 0 and (request.seed_resize_from_h or 0) > 0:  # A1111: both > 0, or off
+        fields |= {"seed_resize_from_width": request.seed_resize_from_w,
+                   "seed_resize_from_height": request.seed_resize_from_h}
+    return fields
 
 
 def info_json(recipe: Recipe, pictures: list[tuple[Recipe, str]], *, styles: list[str], started: datetime) -> str:
@@ -153,16 +168,20 @@ def info_json(recipe: Recipe, pictures: list[tuple[Recipe, str]], *, styles: lis
     # A template's pictures each have their own prompt; `prompt` is the template, as the extension leaves it.
     prompts = [picture.prompt for picture, _ in pictures] or [recipe.prompt] * count
     negatives = [picture.negative_prompt for picture, _ in pictures] or [recipe.negative_prompt] * count
+    # A1111 reports a subseed (seed + i) even without a variation; sfumato reports what each picture used.
+    subseeds = [picture.subseed if picture.subseed is not None else -1 for picture, _ in pictures] or [-1]
     return json.dumps({
         "prompt": recipe.prompt_template or recipe.prompt, "all_prompts": prompts,
         "negative_prompt": recipe.negative_prompt_template or recipe.negative_prompt,
         "all_negative_prompts": negatives,
-        "seed": seeds[0], "all_seeds": seeds, "subseed": -1, "all_subseeds": [-1] * count,
-        "subseed_strength": 0, "width": recipe.width, "height": recipe.height, "sampler_name": recipe.sampler,
+        "seed": seeds[0], "all_seeds": seeds, "subseed": subseeds[0], "all_subseeds": subseeds,
+        "subseed_strength": recipe.subseed_strength, "width": recipe.width, "height": recipe.height,
+        "sampler_name": recipe.sampler,
         "cfg_scale": recipe.guidance_scale, "steps": recipe.steps, "batch_size": recipe.batch_size,
         "restore_faces": False, "face_restoration_model": None, "sd_model_name": recipe.model,
         "sd_model_hash": recipe.model_hash, "sd_vae_name": None, "sd_vae_hash": None,
-        "seed_resize_from_w": -1, "seed_resize_from_h": -1, "denoising_strength": recipe.denoising_strength,
+        "seed_resize_from_w": recipe.seed_resize_from_width or -1,
+        "seed_resize_from_h": recipe.seed_resize_from_height or -1, "denoising_strength": recipe.denoising_strength,
         "extra_generation_params": {"Schedule type": recipe.schedule_type}, "index_of_first_image": 0,
         "infotexts": [infotext for _, infotext in pictures], "styles": styles,
         "job_timestamp": started.strftime("%Y%m%d%H%M%S"), "clip_skip": recipe.clip_skip,

@@ -20,6 +20,7 @@ from sfumato.server.a1111_routes import A1111State
 from sfumato.server.a1111_routes import router as a1111_router
 from sfumato.server.guard import BodyLimit, TokenGuard
 from sfumato.server.limits import Limits
+from sfumato.server.native_explore import router as explore_router
 from sfumato.server.native_jobs import router as jobs_router
 from sfumato.server.native_library import router as library_router
 from sfumato.settings import Settings
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, token: str | None = None, limits: Limits |
     app.include_router(jobs_router)
     app.include_router(library_router)
     app.include_router(a1111_router)
+    app.include_router(explore_router)  # grids and walks (issue #7)
     folder = web_folder()
     app.mount("/static", StaticFiles(directory=folder), name="static")
 

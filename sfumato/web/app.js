@@ -3,8 +3,10 @@
 
 const $ = (selector) => document.querySelector(selector);
 const FIELDS = ["prompt", "negative_prompt", "model", "sampler", "schedule_type", "steps", "guidance_scale",
-  "width", "height", "seed", "batch_size", "batch_count"];
-const NUMBERS = new Set(["steps", "guidance_scale", "width", "height", "seed", "batch_size", "batch_count"]);
+  "width", "height", "seed", "batch_size", "batch_count", "subseed", "subseed_strength"];
+const NUMBERS = new Set(["steps", "guidance_scale", "width", "height", "seed", "batch_size", "batch_count",
+  "subseed", "subseed_strength"]);
+const VARIATION_DEFAULTS = { subseed: "", subseed_strength: 0 };  // a recipe without a variation clears them
 let lastSeed = null;
 let shownPicture = null;
 
@@ -46,6 +48,8 @@ function formRecipe() {
 }
 
 function fillForm(recipe) {
+  recipe = { ...recipe };
+  for (const [name, value] of Object.entries(VARIATION_DEFAULTS)) if (recipe[name] == null) recipe[name] = value;
   for (const name of FIELDS) {
     if (recipe[name] === undefined || recipe[name] === null) continue;
     const input = $(`#${name}`);
@@ -132,6 +136,21 @@ function useSettings(sameSeedOnly) {
   $("#picture-dialog").close();
   showView("generate");
   $("#prompt").focus();
+}
+
+// "More like this": the same recipe, four variations at strength 0.2 around a fresh variation seed.
+function moreLikeThis() {
+  const recipe = shownPicture.recipe;
+  if (recipe.subseed_strength > 0) { showError("This picture is already a variation: vary the one it came from"); }
+  else {
+    fillForm(recipe);
+    $("#subseed").value = -1;
+    $("#subseed_strength").value = 0.2;
+    $("#batch_count").value = 4;
+  }
+  $("#picture-dialog").close();
+  showView("generate");
+  if (recipe.subseed_strength === 0 || recipe.subseed_strength == null) generate();
 }
 
 // --- gallery -------------------------------------------------------------------------------------------
@@ -233,6 +252,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#gallery-form").addEventListener("submit", searchGallery);
   $("#use-settings").addEventListener("click", () => useSettings(false));
   $("#same-seed").addEventListener("click", () => useSettings(true));
+  $("#more-like-this").addEventListener("click", moreLikeThis);
   $("#close-dialog").addEventListener("click", () => $("#picture-dialog").close());
   $("#png-input").addEventListener("change", (e) => { if (e.target.files[0]) readRecipe(e.target.files[0]); });
   setUpDrop();

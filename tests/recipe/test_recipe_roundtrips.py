@@ -27,7 +27,7 @@ from sfumato.sampler_names import SAMPLER_NAMES, SCHEDULE_TYPE_NAMES
 INTERPRETED_KEYS = frozenset({
     *A1111_FIXED_KEYS, "Lora hashes", "TI hashes", "Adapters", "Exact prompt", "Exact negative prompt", "Model sha256",
     "Device", "Dtype", "Batch size", "Batch count", "Mask hash", "Schema version", "Version", "User",
-    "Prompt", "Negative prompt", "Template", "Negative Template", "Theme", "Theme hash",
+    "Prompt", "Negative prompt", "Template", "Negative Template", "Theme", "Theme hash", "Mix prompt", "Mix factor",
 })
 
 # Characters that stress the format: separators, quotes, escapes, line ends, non-Latin-1, A1111 tag syntax.
@@ -95,12 +95,25 @@ def recipes(draw: st.DrawFn) -> Recipe:
         "styles": draw(st.lists(st.one_of(SHORT, TEXT), max_size=3)),
         "theme": draw(st.one_of(st.none(), SHORT)),
         "theme_hash": draw(st.one_of(st.none(), st.from_regex(r"\A[0-9a-f]{12}\Z"), TEXT)),
+        **_variation_fields(draw),
     })
 
 
 def without_styles(recipe: Recipe) -> Recipe:
     """What infotext keeps: A1111 writes no style names, so neither does sfumato (they live in the JSON)."""
     return recipe.replace(styles=())
+
+
+def _variation_fields(draw: st.DrawFn) -> dict[str, Any]:
+    """Variation seed and prompt mixing (issue #7): absent, or any valid combination."""
+    subseed = draw(st.one_of(st.none(), st.integers(0, MAX_SEED)))
+    strength = 0.0 if subseed is None else draw(st.one_of(st.sampled_from([0.0, 0.2, 1.0]), st.floats(0, 1)))
+    mix_prompt = draw(st.one_of(st.none(), TEXT))
+    factor = 0.0 if mix_prompt is None else draw(st.one_of(st.sampled_from([0.0, 0.5, 1.0]), st.floats(0, 1)))
+    resize = draw(st.one_of(st.none(), st.tuples(st.integers(8, 8192), st.integers(8, 8192))))
+    return {"subseed": subseed, "subseed_strength": strength, "mix_prompt": mix_prompt, "mix_factor": factor,
+            "seed_resize_from_width": None if resize is None else resize[0],
+            "seed_resize_from_height": None if resize is None else resize[1]}
 
 
 @given(recipes())
