@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,17 @@ class SamplePicture:
     image: Image.Image
 
 
-def draw_samples(pipe: Any, plan: TrainingPlan, *, step: int, accelerator: Any) -> list[SamplePicture]:
-    """One picture per (prompt, seed); each seed's generator on the CPU, as the engine draws its noise."""
+def draw_samples(pipe: Any, plan: TrainingPlan, *, step: int, accelerator: Any,
+                 scheduler: Callable[[Any], Any] | None = None) -> list[SamplePicture]:
+    """One picture per (prompt, seed); each seed's generator on the CPU, as the engine draws its noise.
+
+    `scheduler` builds the sampling scheduler from the base config (default: the pipeline's own)."""
     pipe.set_progress_bar_config(disable=True)
     pipe.unet.eval()
     pictures = []
+    base_scheduler = pipe.scheduler
+    if scheduler is not None:
+        pipe.scheduler = scheduler(base_scheduler.config)
     try:
         with torch.no_grad(), accelerator.autocast():
             for prompt in plan.sample_prompts:
@@ -36,6 +43,7 @@ def draw_samples(pipe: Any, plan: TrainingPlan, *, step: int, accelerator: Any) 
                     pictures.append(SamplePicture(prompt, seed, step, image))
     finally:
         pipe.unet.train()
+        pipe.scheduler = base_scheduler
     return pictures
 
 

@@ -46,6 +46,8 @@ class Hooks:
     on_samples: Callable[[list[SamplePicture]], None] | None = None
     should_stop: Callable[[], bool] = field(default=lambda: False)
     on_status: Callable[[str], None] = field(default=lambda message: None)
+    # Builds the samples' scheduler from the base model's config (the edge passes the engine's sampler table).
+    sample_scheduler: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ def _loop(plan: TrainingPlan, setup: Setup, objective: Objective, batch: Callabl
 def _samples(pipe: Any, plan: TrainingPlan, setup: Setup, run: LoraRun, step: int, hooks: Hooks) -> None:
     if not plan.sample_prompts:
         return
-    pictures = draw_samples(pipe, plan, step=step, accelerator=setup.accelerator)
+    pictures = draw_samples(pipe, plan, step=step, accelerator=setup.accelerator, scheduler=hooks.sample_scheduler)
     save_sample_grid(pictures, run.folder / "samples", step)
     if hooks.on_samples is not None:
         hooks.on_samples(pictures)
