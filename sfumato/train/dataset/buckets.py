@@ -26,20 +26,19 @@ class Bucket:
         return self.width / self.height
 
 
-def make_buckets(resolution: int, step: int, *, max_aspect: float = 2.0) -> tuple[Bucket, ...]:
-    """Every (w, h) with w, h multiples of `step`, w*h <= resolution^2 and the larger side as big as fits."""
+def make_buckets(resolution: int, step: int) -> tuple[Bucket, ...]:
+    """kohya's bucket list: for each width from resolution/2 to 2 x resolution (kohya's default min and max
+    bucket sizes of 256 and 1024 at 512 px), the tallest height of that step that keeps w*h <= resolution^2."""
     if resolution % step:
         raise BadInput(f"resolution: must be a multiple of {step} (the VAE factor x 8) for this model, "
                        f"got {resolution}")
-    area = resolution * resolution
+    area, low, high = resolution * resolution, max(step, resolution // 2 // step * step), resolution * 2
     buckets = {Bucket(resolution, resolution)}
-    width = step
-    while width <= resolution * max_aspect:
-        height = min(area // width // step * step, int(resolution * max_aspect) // step * step)
-        if height >= step and max(width / height, height / width) <= max_aspect:
+    for width in range(low, high + 1, step):
+        height = min(high, area // width // step * step)
+        if height >= low:
             buckets.add(Bucket(width, height))
             buckets.add(Bucket(height, width))
-        width += step
     return tuple(sorted(buckets))
 
 
