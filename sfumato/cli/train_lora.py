@@ -139,6 +139,7 @@ def lora_command(
     sample_prompt: Annotated[Optional[list[str]], typer.Option(help="Sample prompt (repeatable).")] = None,
     sample_seed: Annotated[Optional[list[int]], typer.Option(help="Sample seed (repeatable; default 0).")] = None,
     sample_every: Annotated[int, typer.Option(min=0, help="Samples every N steps (0: at the end only).")] = 0,
+    sample_steps: Annotated[int, typer.Option(min=1, help="Sampling steps per sample picture.")] = 20,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 500,
     min_image_size: Annotated[int, typer.Option(min=1, help="Smallest allowed picture side.")] = 64,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run called NAME.")] = False,
@@ -154,7 +155,7 @@ def lora_command(
         "noise_offset": noise_offset, "seed": seed,
         "shuffle_tags": shuffle_tags, "keep_tokens": keep_tokens, "caption_dropout": caption_dropout,
         "sample_prompts": tuple(sample_prompt or ()), "sample_seeds": tuple(sample_seed or (0,)),
-        "sample_every": sample_every, "checkpoint_every": checkpoint_every, "min_image_size": min_image_size,
+        "sample_every": sample_every, "sample_steps": sample_steps, "checkpoint_every": checkpoint_every, "min_image_size": min_image_size,
     }
     plan, entry = _plan(context, dataset, fields)
     # None cannot mean "off" in `fields` (there it means "the default"), so gamma 0 is applied afterwards.
