@@ -214,3 +214,19 @@ def test_embedded_model_trains_a_unet_only_step(tmp_path: Path) -> None:
 
 def math_isfinite(value: float) -> bool:
     return bool(np.isfinite(value))
+
+
+def test_precision_accumulation_checkpointing_and_schedules_train(tmp_path: Path) -> None:
+    """bf16 autocast, 2 accumulated micro-batches, gradient checkpointing (UNet and text encoder), noise offset and
+    a cosine schedule with warm-up, in one process after fp32 runs (accelerate's process state is reset)."""
+    dataset = make_dataset(tmp_path / "dataset")
+    plan = lora_plan(dataset, steps=2, mixed_precision="bf16", gradient_accumulation_steps=2,
+                     gradient_checkpointing=True, train_text_encoder=True, noise_offset=0.05, lr_scheduler="cosine",
+                     lr_warmup_steps=1)
+    train_lora(plan, pipe=build_tiny_pipeline(Family.SD1), run=run_in(tmp_path), cpu=True)
+    rows = [json.loads(line) for line in (tmp_path / "runs" / "t" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and all(math_isfinite(r["loss"]) for r in rows)
+    assert rows[0]["lr"] == pytest.approx(1e-2) and rows[1]["lr"] == pytest.approx(0.0)  # warm-up, then cosine to 0
+    with safe_open(str(tmp_path / "Lora" / "t.safetensors"), framework="pt") as file:
+        assert {key.split("_")[1] for key in file.keys()} == {"unet", "te"}
+        assert file.metadata()["ss_mixed_precision"] == "bf16"

@@ -92,8 +92,10 @@ def prepare(pipe: Any, plan: TrainingPlan, *, cpu: bool = False) -> Setup:
     if plan.gradient_checkpointing:
         pipe.unet.enable_gradient_checkpointing()
         for name in models:
-            if name != "unet":
-                models[name].gradient_checkpointing_enable()  # type: ignore[operator]
+            if name != "unet":  # transformers 5 renamed gradient_checkpointing_enable
+                model: Any = models[name]
+                enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+                enable()
     groups = [{"params": [p for p in model.parameters() if p.requires_grad],
                "lr": plan.learning_rate if name == "unet" else (plan.text_encoder_lr or plan.learning_rate)}
               for name, model in models.items()]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.state import AcceleratorState, GradientState
 from diffusers import DDPMScheduler
 
 from sfumato.errors import JobCancelled
@@ -75,6 +76,16 @@ def _batches(examples: Any, plan: TrainingPlan, setup: Setup) -> Callable[[int],
 def train_lora(plan: TrainingPlan, *, pipe: Any, run: LoraRun, resume: bool = False, hooks: Hooks = Hooks(),
                cpu: bool = False) -> LoraResult:
     """Train (or resume) the run; returns the LoRA file. Raises JobCancelled after saving when stopped."""
+    try:
+        return _train(plan, pipe=pipe, run=run, resume=resume, hooks=hooks, cpu=cpu)
+    finally:
+        # accelerate keeps its settings in process-wide singletons and refuses a second Accelerator with another
+        # precision; forget them so the next run in this process (a test, a queue worker) starts fresh.
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+
+
+def _train(plan: TrainingPlan, *, pipe: Any, run: LoraRun, resume: bool, hooks: Hooks, cpu: bool) -> LoraResult:
     check_dataset(plan.dataset, min_size=plan.min_image_size).raise_for_errors()
     start_run(run.folder, plan, resume=resume)
     items = read_dataset(plan.dataset)
