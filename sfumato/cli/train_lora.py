@@ -50,7 +50,7 @@ def _progress(console: Console) -> Progress:
                     TimeRemainingColumn(), console=console)
 
 
-def _plan(context: CliContext, dataset: Path, fields: dict[str, Any]) -> tuple[TrainingPlan, Any]:
+def build_plan(context: CliContext, dataset: Path, fields: dict[str, Any]) -> tuple[TrainingPlan, Any]:
     """The validated plan (family defaults filled in) and the base model's library entry."""
     library = context.studio.library
     entry = library.find(fields.pop("base") or context.settings.default_model, with_hashes=False)
@@ -87,7 +87,7 @@ def _sample_saver(context: CliContext, plan: TrainingPlan, sampler: str) -> Any:
     return save
 
 
-def _train(context: CliContext, plan: TrainingPlan, entry: Any, *, resume: bool, cpu: bool) -> Any:
+def run_training(context: CliContext, plan: TrainingPlan, entry: Any, *, resume: bool, cpu: bool) -> Any:
     from sfumato.engine.samplers import make_scheduler  # torch: only when training
     from sfumato.train.lora.base_model import load_base
     from sfumato.train.lora.trainer import Hooks, LoraRun, train_lora
@@ -157,12 +157,12 @@ def lora_command(
         "sample_prompts": tuple(sample_prompt or ()), "sample_seeds": tuple(sample_seed or (0,)),
         "sample_every": sample_every, "sample_steps": sample_steps, "checkpoint_every": checkpoint_every, "min_image_size": min_image_size,
     }
-    plan, entry = _plan(context, dataset, fields)
+    plan, entry = build_plan(context, dataset, fields)
     # None cannot mean "off" in `fields` (there it means "the default"), so gamma 0 is applied afterwards.
     plan = make_plan({**plan.to_json(), "min_snr_gamma": min_snr_gamma or None})
     # The dataset check runs before any model loads: a broken dataset costs seconds, not a model load.
     check_dataset(plan.dataset, min_size=plan.min_image_size).raise_for_errors()
-    result = _train(context, plan, entry, resume=resume, cpu=cpu)
+    result = run_training(context, plan, entry, resume=resume, cpu=cpu)
     out_console().print(f"lora: {result.output}  (use <lora:{plan.name}:0.8>)")
 
 

@@ -112,4 +112,4 @@ def test_kohya_folders_use_class_words_for_missing_captions(tmp_path: Path) -> N
     Image.new("RGB", (64, 64), "red").save(folder / "a.png")
     report = check_dataset(tmp_path / "ds")
     assert [(p.code, p.severity) for p in report.problems] == [("missing-caption", "warning")]
-    assert "'zkz man'" in report.problems[0].message
+    assert "'zkz man' is used" in report.problems[0].message

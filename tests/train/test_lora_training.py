@@ -16,46 +16,19 @@ import numpy as np
 import pytest
 import torch
 from diffusers import DDPMScheduler
-from PIL import Image, ImageDraw
+from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 
 from sfumato.cli.train_lora import stop_on_sigint
 from sfumato.errors import BadInput, JobCancelled
-from sfumato.models.families import FAMILIES, Family
+from sfumato.models.families import Family
 from sfumato.models.tiny import build_tiny_pipeline
 from sfumato.train.dataset.buckets import Bucket, fit_to_bucket
-from sfumato.train.lora.plan import TrainingPlan, make_plan
+from sfumato.train.lora.plan import make_plan
 from sfumato.train.lora.run import read_status
-from sfumato.train.lora.trainer import Hooks, LoraResult, LoraRun, train_lora
-
-CAPTIONS = ("zkz, a red disc", "zkz, a blue square")
-
-
-def make_dataset(root: Path) -> Path:
-    """Two 48 px pictures with captions: simple shapes a LoRA can overfit in a few steps."""
-    root.mkdir(parents=True)
-    for i, (colour, caption) in enumerate(zip(("red", "blue"), CAPTIONS, strict=True)):
-        image = Image.new("RGB", (48, 48), "white")
-        draw = ImageDraw.Draw(image)
-        (draw.ellipse if i == 0 else draw.rectangle)((8, 8, 40, 40), fill=colour)
-        image.save(root / f"{i}.png")
-        (root / f"{i}.txt").write_text(caption)
-    return root
-
-
-def lora_plan(dataset: Path, family: Family = Family.SD1, **changes: Any) -> TrainingPlan:
-    spec = FAMILIES[family]
-    fields = {"name": "t", "base": "tiny", "family": family.value, "dataset": dataset, "steps": 2, "batch": 2,
-              "resolution": 32, "rank": 4, "alpha": 4.0, "unet_target_modules": spec.lora_unet_targets,
-              "text_target_modules": spec.lora_text_targets, "learning_rate": 1e-2, "min_image_size": 32,
-              "seed": 0}
-    return make_plan({**fields, **changes})
-
-
-def run_in(folder: Path, name: str = "t") -> LoraRun:
-    return LoraRun(folder / "runs" / name, folder / "Lora" / f"{name}.safetensors", folder / "cache")
-
+from sfumato.train.lora.trainer import Hooks, LoraResult, train_lora
+from tests.train.lora_helpers import CAPTIONS, lora_plan, make_dataset, run_in
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, LoraResult, Path]:

@@ -101,9 +101,9 @@ def _caption_problems(image: Path, rel: str, subset: Subset) -> list[Problem]:
         caption = read_caption(image)
     except BadInput as e:
         return [Problem(rel, "error", "unreadable-caption", e.message)]
-    # In kohya's layout the folder's class words stand in for a missing caption, as kohya does.
+    # kohya's class words (or DreamBooth's instance prompt) stand in for a missing caption, as kohya does.
     severity: Severity = "warning" if subset.class_words else "error"
-    fallback = f": the folder's class words {subset.class_words!r} are used" if subset.class_words else ""
+    fallback = f": {subset.class_words!r} is used instead" if subset.class_words else ""
     if caption is None:
         return [Problem(rel, severity, "missing-caption", f"no {image.with_suffix(CAPTION_SUFFIX).name}{fallback}")]
     if not caption:
@@ -111,13 +111,15 @@ def _caption_problems(image: Path, rel: str, subset: Subset) -> list[Problem]:
     return []
 
 
-def check_dataset(root: Path, *, min_size: int = DEFAULT_MIN_SIZE) -> CheckReport:
-    """Read every file of the dataset (read-only) and report every problem, in file order."""
+def check_dataset(root: Path, *, min_size: int = DEFAULT_MIN_SIZE, default_caption: str = "") -> CheckReport:
+    """Read every file of the dataset (read-only) and report every problem, in file order.
+
+    `default_caption` (DreamBooth's instance prompt) makes a missing caption a warning."""
     root = Path(root)
     problems: list[Problem] = []
     first_seen: dict[str, str] = {}
     count = 0
-    for subset in subsets(root):
+    for subset in subsets(root, default_caption=default_caption):
         images = image_files(subset)
         count += len(images)
         for image in images:
@@ -137,6 +139,6 @@ def check_dataset(root: Path, *, min_size: int = DEFAULT_MIN_SIZE) -> CheckRepor
 
 def _orphan_captions(root: Path, subset: Subset, images: list[Path]) -> list[Problem]:
     stems = {image.with_suffix("") for image in images}
-    found = subset.folder.glob(f"*{CAPTION_SUFFIX}") if subset.class_words else subset.folder.rglob(f"*{CAPTION_SUFFIX}")
+    found = subset.folder.rglob(f"*{CAPTION_SUFFIX}") if subset.recursive else subset.folder.glob(f"*{CAPTION_SUFFIX}")
     return [Problem(p.relative_to(root).as_posix(), "warning", "orphan-caption", "caption without an image")
             for p in sorted(found) if p.with_suffix("") not in stems]

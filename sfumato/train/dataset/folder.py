@@ -24,7 +24,8 @@ class Subset:
 
     folder: Path
     repeats: int = 1
-    class_words: str = ""  # "" outside kohya's layout
+    class_words: str = ""  # kohya's class words, or DreamBooth's instance prompt; "" when neither
+    recursive: bool = True  # a plain dataset includes sub-folders; a kohya subset is its folder only
 
     @property
     def name(self) -> str:
@@ -39,8 +40,9 @@ class DatasetItem:
     has_caption_file: bool
 
 
-def subsets(root: Path) -> list[Subset]:
-    """kohya's `N_words` sub-folders when there are any, else the folder itself (1 repeat, no class words)."""
+def subsets(root: Path, *, default_caption: str = "") -> list[Subset]:
+    """kohya's `N_words` sub-folders when there are any, else the folder itself (1 repeat, `default_caption`
+    for pictures without a caption: DreamBooth's instance prompt)."""
     root = Path(root)
     if not root.is_dir():
         raise BadInput(f"dataset: {str(root)!r} is not a folder")
@@ -48,13 +50,13 @@ def subsets(root: Path) -> list[Subset]:
     for child in sorted(p for p in root.iterdir() if p.is_dir()):
         match = _KOHYA_FOLDER.match(child.name)
         if match is not None:
-            kohya.append(Subset(child, int(match.group(1)), match.group(2).strip()))
-    return kohya or [Subset(root)]
+            kohya.append(Subset(child, int(match.group(1)), match.group(2).strip(), recursive=False))
+    return kohya or [Subset(root, 1, default_caption)]
 
 
 def image_files(subset: Subset) -> list[Path]:
     """The subset's image files in a stable order (kohya subsets: the folder only; plain: every sub-folder)."""
-    found = subset.folder.glob("*") if subset.class_words else subset.folder.rglob("*")
+    found = subset.folder.rglob("*") if subset.recursive else subset.folder.glob("*")
     return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                   and not p.name.startswith("."))
 
@@ -70,13 +72,22 @@ def read_caption(image: Path) -> str | None:
         raise BadInput(f"caption: {str(caption)!r} is not UTF-8 text ({e.reason} at byte {e.start})") from e
 
 
-def read_dataset(root: Path) -> list[DatasetItem]:
+def read_dataset(root: Path, *, default_caption: str = "") -> list[DatasetItem]:
     """Every image with its caption (class words where the caption file is missing or empty)."""
     items = []
-    for subset in subsets(root):
+    for subset in subsets(root, default_caption=default_caption):
         for image in image_files(subset):
             caption = read_caption(image)
             items.append(DatasetItem(image, caption or subset.class_words, subset, caption is not None))
     if not items:
         raise BadInput(f"dataset: {str(root)!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
+    return items
+
+
+def class_items(folder: Path, prompt: str) -> list[DatasetItem]:
+    """DreamBooth's class pictures: every image in `folder`, all captioned `prompt`."""
+    subset = Subset(Path(folder), 1, prompt, recursive=False)
+    items = [DatasetItem(image, prompt, subset, False) for image in image_files(subset)] if subset.folder.is_dir() else []
+    if not items:
+        raise BadInput(f"class_data: {str(folder)!r} has no class pictures")
     return items

@@ -27,7 +27,8 @@ def dataset_summary(items: Sequence[DatasetItem]) -> tuple[dict[str, dict[str, i
 
 
 def export_lora(path: Path, plan: TrainingPlan, *, models: Mapping[str, torch.nn.Module], sdxl: bool,
-                examples: Sequence[Example], items: Sequence[DatasetItem], step: int, started_at: float) -> None:
+                examples: Sequence[Example], items: Sequence[DatasetItem], priors: Sequence[DatasetItem], step: int,
+                started_at: float) -> None:
     tags, dirs = dataset_summary(items)
     buckets = sorted({(e.bucket.width, e.bucket.height) for e in examples})
     extra = {
@@ -36,6 +37,9 @@ def export_lora(path: Path, plan: TrainingPlan, *, models: Mapping[str, torch.nn
         "ss_bucket_info": {"buckets": [list(b) for b in buckets]},
         "ss_training_finished_at": time.time(),
         "ss_training_started_at": started_at,
+        "ss_num_reg_images": len(priors),
+        "ss_reg_dataset_dirs": dataset_summary(priors)[1],
+        "ss_prior_loss_weight": plan.prior_loss_weight if priors else None,
     }
     tensors = kohya_tensors(models, alpha=plan.alpha, sdxl=sdxl)
     write_lora(path, tensors, kohya_metadata(plan, tag_frequency=tags, dataset_dirs=dirs, extra=extra))

@@ -51,8 +51,10 @@ def kohya_tensors(models: Mapping[str, torch.nn.Module], *, alpha: float, sdxl: 
             if not isinstance(module, LoraLayer) or ADAPTER not in module.lora_A:
                 continue
             name = f"{prefix}_{_kohya_module(component, module_name)}"
-            out[f"{name}.lora_down.weight"] = module.lora_A[ADAPTER].weight.detach().to("cpu", dtype).contiguous()
-            out[f"{name}.lora_up.weight"] = module.lora_B[ADAPTER].weight.detach().to("cpu", dtype).contiguous()
+            down: Any = module.lora_A[ADAPTER]  # nn.ModuleDict of Linear (or Conv) layers, by adapter name
+            up: Any = module.lora_B[ADAPTER]
+            out[f"{name}.lora_down.weight"] = down.weight.detach().to("cpu", dtype).contiguous()
+            out[f"{name}.lora_up.weight"] = up.weight.detach().to("cpu", dtype).contiguous()
             out[f"{name}.alpha"] = torch.tensor(float(alpha), dtype=dtype)
     return out
 

@@ -4,6 +4,7 @@ diffusion target (epsilon or v), Min-SNR weights (diffusers' compute_snr) and an
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,8 +40,12 @@ class Objective:
 
         if self.text_cache is None:
             return encode(captions)
-        rows = [self.text_cache.text(c, _frozen(lambda c=c: {k: v[0] for k, v in encode([c]).items()}))
-                for c in captions]
+
+        def one(caption: str) -> Tensors:
+            with torch.no_grad():
+                return {key: value[0] for key, value in encode([caption]).items()}
+
+        rows = [self.text_cache.text(caption, functools.partial(one, caption)) for caption in captions]
         return {key: torch.stack([row[key] for row in rows]).to(self.device) for key in rows[0]}
 
     def loss(self, unet: torch.nn.Module, indices: Sequence[int], generator: torch.Generator) -> torch.Tensor:
@@ -70,8 +75,18 @@ class Objective:
         return per_sample.mean()
 
 
-def _frozen(compute: Callable[[], Tensors]) -> Callable[[], Tensors]:
-    def run() -> Tensors:
-        with torch.no_grad():
-            return compute()
-    return run
+@dataclass(frozen=True)
+class LossTerms:
+    """The step's loss: the dataset's, plus DreamBooth's prior-preservation loss on class pictures (weighted)."""
+
+    main: Objective
+    main_batch: Callable[[int], list[int]]
+    prior: Objective | None = None
+    prior_batch: Callable[[int], list[int]] | None = None
+
+    def __call__(self, unet: torch.nn.Module, micro_batch: int, generator: torch.Generator) -> torch.Tensor:
+        loss = self.main.loss(unet, self.main_batch(micro_batch), generator)
+        if self.prior is not None and self.prior_batch is not None:
+            prior = self.prior.loss(unet, self.prior_batch(micro_batch), generator)
+            loss = loss + self.main.plan.prior_loss_weight * prior
+        return loss

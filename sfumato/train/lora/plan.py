@@ -62,12 +62,20 @@ class TrainingPlan(BaseModel):
     sample_steps: int = Field(default=20, ge=1, le=150)
     sample_guidance: float = Field(default=7.0, ge=0, le=30)
     checkpoint_every: int = Field(default=500, ge=1)
+    # DreamBooth (Ruiz et al. 2023): an instance prompt for uncaptioned pictures, and prior preservation on
+    # class pictures the base model made itself.
+    instance_prompt: str = Field(default="", description="Caption of dataset pictures without a .txt caption.")
+    class_data: Path | None = Field(default=None, description="Folder of class (regularisation) pictures.")
+    class_prompt: str = ""
+    prior_loss_weight: float = Field(default=1.0, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingPlan:
         if self.train_text_encoder and not self.text_target_modules:
             raise ValueError(f"train_text_encoder: the {self.family} family has no text-encoder LoRA targets "
                              "(its text encoder stays frozen); leave it off")
+        if self.class_data is not None and not self.class_prompt.strip():
+            raise ValueError("class_prompt: prior preservation needs the class pictures' prompt, got ''")
         return self
 
     def to_json(self) -> dict[str, Any]:

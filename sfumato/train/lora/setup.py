@@ -35,7 +35,9 @@ class Setup:
 
 def _lora_config(plan: TrainingPlan, targets: tuple[str, ...]) -> LoraConfig:
     # "gaussian" init: lora_A ~ N(0, 1/r), lora_B = 0, so training starts from the base model's output.
-    return LoraConfig(r=plan.rank, lora_alpha=plan.alpha, init_lora_weights="gaussian", target_modules=list(targets))
+    # peft types lora_alpha as int but computes alpha / r in floats; kohya's alphas are often fractional.
+    return LoraConfig(r=plan.rank, lora_alpha=plan.alpha, init_lora_weights="gaussian",  # type: ignore[arg-type]
+                      target_modules=list(targets))
 
 
 def add_adapters(pipe: Any, plan: TrainingPlan) -> dict[str, torch.nn.Module]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,12 @@ from sfumato.train.base.reporting import append_log, plot_losses
 from sfumato.train.dataset.buckets import make_buckets
 from sfumato.train.dataset.cache import CacheStats, EncodingCache, weights_fingerprint
 from sfumato.train.dataset.check import check_dataset
-from sfumato.train.dataset.folder import read_dataset
+from sfumato.train.dataset.folder import DatasetItem, class_items, read_dataset
 from sfumato.train.lora.conditioning import text_models
 from sfumato.train.lora.checkpoint import checkpoint_paths, load_lora_checkpoint, save_lora_checkpoint
 from sfumato.train.lora.examples import epoch_batches, prepare_examples
 from sfumato.train.lora.export import export_lora
-from sfumato.train.lora.objective import Objective
+from sfumato.train.lora.objective import LossTerms, Objective
 from sfumato.train.lora.plan import TrainingPlan
 from sfumato.train.lora.run import start_run, started_at, write_status
 from sfumato.train.lora.samples import SamplePicture, draw_samples, save_sample_grid
@@ -58,16 +58,16 @@ class LoraResult:
     cache: CacheStats
 
 
-def _batches(examples: Any, plan: TrainingPlan, setup: Setup) -> Callable[[int], list[int]]:
+def _batches(examples: Any, plan: TrainingPlan, setup: Setup, seed: int) -> Callable[[int], list[int]]:
     """Micro-batch m -> example indices; process p of n takes every n-th batch, so GPUs see different data."""
     epochs: dict[int, list[list[int]]] = {}
-    per_epoch = len(epoch_batches(examples, batch=plan.batch, seed=plan.seed, epoch=0))
+    per_epoch = len(epoch_batches(examples, batch=plan.batch, seed=seed, epoch=0))
 
     def batch(m: int) -> list[int]:
         epoch, position = divmod(m * setup.accelerator.num_processes + setup.accelerator.process_index, per_epoch)
         if epoch not in epochs:
             epochs.clear()  # one epoch's order at a time
-            epochs[epoch] = epoch_batches(examples, batch=plan.batch, seed=plan.seed, epoch=epoch)
+            epochs[epoch] = epoch_batches(examples, batch=plan.batch, seed=seed, epoch=epoch)
         return epochs[epoch][position]
 
     return batch
@@ -86,20 +86,16 @@ def train_lora(plan: TrainingPlan, *, pipe: Any, run: LoraRun, resume: bool = Fa
 
 
 def _train(plan: TrainingPlan, *, pipe: Any, run: LoraRun, resume: bool, hooks: Hooks, cpu: bool) -> LoraResult:
-    check_dataset(plan.dataset, min_size=plan.min_image_size).raise_for_errors()
+    check_dataset(plan.dataset, min_size=plan.min_image_size, default_caption=plan.instance_prompt).raise_for_errors()
     start_run(run.folder, plan, resume=resume)
-    items = read_dataset(plan.dataset)
+    items = read_dataset(plan.dataset, default_caption=plan.instance_prompt)
+    priors = class_items(plan.class_data, plan.class_prompt) if plan.class_data is not None else []
     # Fingerprint before the adapters change the text encoders' state dicts.
     cache = EncodingCache(run.cache, plan.base_hash or weights_fingerprint(
         pipe.vae, *(getattr(pipe, name) for name in text_models(pipe).names)))
     setup = prepare(pipe, plan, cpu=cpu)
-    device = setup.accelerator.device
-    hooks.on_status(f"{len(items)} pictures; encoding latents (cached in {run.cache})")
-    buckets = make_buckets(plan.resolution, int(pipe.vae_scale_factor) * 8)
-    examples = prepare_examples(items, vae=pipe.vae, buckets=buckets, cache=cache, device=device)
-    frozen_text = not plan.train_text_encoder and not plan.shuffle_tags
-    objective = Objective(plan, pipe, DDPMScheduler.from_config(pipe.scheduler.config), examples,
-                          cache if frozen_text else None, device, setup.weight_dtype, setup.sdxl)
+    hooks.on_status(f"{len(items)} pictures ({len(priors)} class pictures); encoding latents (cached in {run.cache})")
+    terms = _loss_terms(plan, pipe, setup, cache, items, priors)
     generator = torch.Generator().manual_seed(plan.seed + setup.accelerator.process_index)
     paths = checkpoint_paths(run.folder)
     step = 0
@@ -107,32 +103,51 @@ def _train(plan: TrainingPlan, *, pipe: Any, run: LoraRun, resume: bool, hooks: 
         step = load_lora_checkpoint(paths, models=_unwrapped(setup), optimizer=setup.optimizer,
                                     lr_scheduler=setup.lr_scheduler, generator=generator)
         hooks.on_status(f"resumed at step {step}")
-    step = _loop(plan, setup, objective, _batches(examples, plan, setup), generator, run, step, hooks)
+    step = _loop(plan, setup, terms, generator, run, step, hooks)
     hooks.on_status("writing the LoRA file")
     if setup.accelerator.is_main_process:
-        export_lora(run.output, plan, models=_unwrapped(setup), sdxl=setup.sdxl, examples=examples, items=items,
-                    step=step, started_at=started_at(run.folder))
+        export_lora(run.output, plan, models=_unwrapped(setup), sdxl=setup.sdxl, examples=terms.main.examples,
+                    items=items, priors=priors, step=step, started_at=started_at(run.folder))
         _samples(pipe, plan, setup, run, step, hooks)
         write_status(run.folder, state="finished", step=step, steps=plan.steps, output=run.output)
     return LoraResult(run.output, step, cache.stats)
+
+
+def _loss_terms(plan: TrainingPlan, pipe: Any, setup: Setup, cache: EncodingCache, items: list[DatasetItem],
+                priors: list[DatasetItem]) -> LossTerms:
+    device = setup.accelerator.device
+    buckets = make_buckets(plan.resolution, int(pipe.vae_scale_factor) * 8)
+    examples = prepare_examples(items, vae=pipe.vae, buckets=buckets, cache=cache, device=device)
+    frozen_text = not plan.train_text_encoder and not plan.shuffle_tags
+    main = Objective(plan, pipe, DDPMScheduler.from_config(pipe.scheduler.config), examples,
+                     cache if frozen_text else None, device, setup.weight_dtype, setup.sdxl)
+    if not priors:
+        return LossTerms(main, _batches(examples, plan, setup, plan.seed))
+    prior_examples = prepare_examples(priors, vae=pipe.vae, buckets=buckets, cache=cache, device=device)
+    # Class captions never shuffle or drop: prior preservation keeps the class prompt's meaning as it was.
+    prior_plan = plan.model_copy(update={"shuffle_tags": False, "caption_dropout": 0.0})
+    prior = replace(main, plan=prior_plan, examples=prior_examples, text_cache=cache if not plan.train_text_encoder
+                    else None)
+    return LossTerms(main, _batches(examples, plan, setup, plan.seed), prior,
+                     _batches(prior_examples, plan, setup, plan.seed + 1))
 
 
 def _unwrapped(setup: Setup) -> dict[str, torch.nn.Module]:
     return {name: setup.accelerator.unwrap_model(model) for name, model in setup.models.items()}
 
 
-def _one_step(setup: Setup, objective: Objective, batch: Callable[[int], list[int]], generator: torch.Generator,
-              step: int) -> float:
+def _one_step(setup: Setup, terms: LossTerms, generator: torch.Generator, step: int) -> float:
     """One optimizer step over gradient_accumulation_steps micro-batches; returns their mean loss."""
-    accumulation = objective.plan.gradient_accumulation_steps
+    plan = terms.main.plan
+    accumulation = plan.gradient_accumulation_steps
     params = [p for model in setup.models.values() for p in model.parameters() if p.requires_grad]
     losses = []
     for k in range(accumulation):
         with setup.accelerator.accumulate(*setup.models.values()), setup.accelerator.autocast():
-            loss = objective.loss(setup.models["unet"], batch(step * accumulation + k), generator)
+            loss = terms(setup.models["unet"], step * accumulation + k, generator)
             setup.accelerator.backward(loss)
             if setup.accelerator.sync_gradients:
-                setup.accelerator.clip_grad_norm_(params, objective.plan.max_grad_norm)
+                setup.accelerator.clip_grad_norm_(params, plan.max_grad_norm)
             setup.optimizer.step()
             setup.lr_scheduler.step()
             setup.optimizer.zero_grad(set_to_none=True)
@@ -140,15 +155,15 @@ def _one_step(setup: Setup, objective: Objective, batch: Callable[[int], list[in
     return sum(losses) / len(losses)
 
 
-def _loop(plan: TrainingPlan, setup: Setup, objective: Objective, batch: Callable[[int], list[int]],
-          generator: torch.Generator, run: LoraRun, step: int, hooks: Hooks) -> int:
+def _loop(plan: TrainingPlan, setup: Setup, terms: LossTerms, generator: torch.Generator, run: LoraRun, step: int,
+          hooks: Hooks) -> int:
     main = setup.accelerator.is_main_process
     started, resumed_from = time.perf_counter(), step
     write_status(run.folder, state="running", step=step, steps=plan.steps)
     for model in setup.models.values():
         model.train()
     while step < plan.steps:
-        loss = _one_step(setup, objective, batch, generator, step)
+        loss = _one_step(setup, terms, generator, step)
         step += 1
         lr = float(setup.lr_scheduler.get_last_lr()[0])
         report = StepReport("lora", step, plan.steps, loss, lr, time.perf_counter() - started, resumed_from)
@@ -167,7 +182,7 @@ def _loop(plan: TrainingPlan, setup: Setup, objective: Objective, batch: Callabl
             raise JobCancelled(f"training stopped at step {step} of {plan.steps}; the checkpoint is saved",
                                hint=f"continue with the same command and --resume (run folder {run.folder})")
         if main and plan.sample_every and step % plan.sample_every == 0 and step < plan.steps:
-            _samples(objective.pipe, plan, setup, run, step, hooks)
+            _samples(terms.main.pipe, plan, setup, run, step, hooks)
     return step
 
 
