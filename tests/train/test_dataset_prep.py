@@ -125,3 +125,17 @@ def test_tag_shuffle_keeps_leading_tags_and_dropout() -> None:
     assert set(dropped) == {"", caption}
     assert 0.2 < dropped.count("") / 400 < 0.4
     assert tag_frequency(["zkz, man", "zkz, red"]) == {"zkz": 2, "man": 1, "red": 1}
+
+
+def test_pictures_are_converted_to_8_bit_rgb_on_white() -> None:
+    from sfumato.train.lora.examples import to_rgb
+
+    transparent = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    assert to_rgb(transparent).getpixel((0, 0)) == (255, 255, 255)
+    half = Image.new("LA", (4, 4), (0, 128))
+    assert to_rgb(half).getpixel((0, 0)) == (127, 127, 127)
+    deep = Image.frombytes("I;16", (2, 1), bytes([0, 0, 0xFF, 0xFF]))  # 0 and 65535, little-endian
+    assert [to_rgb(deep).getpixel((x, 0)) for x in (0, 1)] == [(0, 0, 0), (255, 255, 255)]
+    assert to_rgb(Image.new("CMYK", (2, 2), (0, 255, 255, 0))).getpixel((0, 0)) == (255, 0, 0)
+    palette = Image.new("RGB", (2, 2), (10, 200, 30)).convert("P")
+    assert to_rgb(palette).mode == "RGB"

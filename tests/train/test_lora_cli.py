@@ -19,8 +19,8 @@ from sfumato.studio import Studio
 def dataset(tmp_path: Path) -> Path:
     root = tmp_path / "dataset" / "3_zkz"
     root.mkdir(parents=True)
-    for i, colour in enumerate(("red", "green")):
-        Image.new("RGB", (96, 64), colour).save(root / f"{i}.png")
+    Image.new("RGB", (96, 64), "red").save(root / "0.png")
+    Image.new("RGBA", (96, 64), (0, 255, 0, 128)).save(root / "1.png")  # a warning (alpha), converted, not refused
     (root / "0.txt").write_text("zkz, red")
     return root.parent
 

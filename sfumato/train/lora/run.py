@@ -75,6 +75,15 @@ def write_status(folder: Path, *, state: State, step: int, steps: int, output: P
     atomic_write_bytes(folder / "status.json", json.dumps(payload, indent=1).encode())
 
 
+def mark_failed(folder: Path) -> None:
+    """After an error: the run's status says failed, at the step it had reached."""
+    status = folder / "status.json"
+    if status.is_file():
+        raw = json.loads(status.read_text(encoding="utf-8"))
+        if raw.get("state") == "running" and raw.get("pid") == os.getpid():  # not another process's run
+            write_status(folder, state="failed", step=int(raw["step"]), steps=int(raw["steps"]))
+
+
 def _last_loss(log: Path) -> float | None:
     if not log.is_file():
         return None

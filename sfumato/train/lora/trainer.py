@@ -29,7 +29,7 @@ from sfumato.train.lora.examples import epoch_batches, prepare_examples
 from sfumato.train.lora.export import export_lora
 from sfumato.train.lora.objective import LossTerms, Objective
 from sfumato.train.lora.plan import TrainingPlan
-from sfumato.train.lora.run import start_run, started_at, write_status
+from sfumato.train.lora.run import mark_failed, start_run, started_at, write_status
 from sfumato.train.lora.samples import SamplePicture, draw_samples, save_sample_grid
 from sfumato.train.lora.setup import Setup, prepare
 
@@ -78,6 +78,9 @@ def train_lora(plan: TrainingPlan, *, pipe: Any, run: LoraRun, resume: bool = Fa
     """Train (or resume) the run; returns the LoRA file. Raises JobCancelled after saving when stopped."""
     try:
         return _train(plan, pipe=pipe, run=run, resume=resume, hooks=hooks, cpu=cpu)
+    except Exception:
+        mark_failed(run.folder)  # JobCancelled too only if the stop did not get to say "stopped"
+        raise
     finally:
         # accelerate keeps its settings in process-wide singletons and refuses a second Accelerator with another
         # precision; forget them so the next run in this process (a test, a queue worker) starts fresh.
