@@ -165,6 +165,29 @@ def test_sdxl_trains_a_step_with_both_text_encoders(tmp_path: Path) -> None:
         assert file.metadata()["ss_base_model_version"] == "sdxl_base_v1-0"
 
 
+def test_sdxl_file_uses_sgm_names_and_loads_in_diffusers_with_the_trained_output(tmp_path: Path) -> None:
+    dataset = make_dataset(tmp_path / "dataset")
+    trained = build_tiny_pipeline(Family.SDXL)
+    result = train_lora(lora_plan(dataset, Family.SDXL, steps=2), pipe=trained, run=run_in(tmp_path), cpu=True)
+    modules = {key.split(".")[0] for key in load_file(str(result.output))}
+    # Tiny SDXL: attention in down level 1 (1 layer + downsampler per level), the mid block, and up level 0.
+    assert {m.split("_transformer_blocks")[0] for m in modules} == {
+        "lora_unet_input_blocks_3_1", "lora_unet_middle_block_1", "lora_unet_output_blocks_0_1",
+        "lora_unet_output_blocks_1_1"}
+    pipe = build_tiny_pipeline(Family.SDXL)
+    pipe.load_lora_weights(str(result.output))
+    generator = torch.Generator().manual_seed(5)
+    sample, context = torch.randn(1, 4, 16, 16, generator=generator), torch.randn(1, 77, 96, generator=generator)
+    added = {"text_embeds": torch.randn(1, 32, generator=generator), "time_ids": torch.tensor([[32.0] * 6])}
+    t = torch.tensor([300])
+    with torch.no_grad():
+        expected = trained.unet.eval()(sample, t, context, added_cond_kwargs=added).sample
+        loaded = pipe.unet(sample, t, context, added_cond_kwargs=added).sample
+        base = build_tiny_pipeline(Family.SDXL).unet(sample, t, context, added_cond_kwargs=added).sample
+    torch.testing.assert_close(loaded, expected, atol=1e-5, rtol=1e-5)
+    assert (expected - base).abs().max() > 1e-4
+
+
 def test_embedded_model_trains_a_unet_only_step(tmp_path: Path) -> None:
     from sfumato.models.minilm import load_minilm
     from sfumato.train.base.config import PRESETS, build_unet, build_vae

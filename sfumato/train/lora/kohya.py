@@ -1,8 +1,8 @@
 """LoRA files in the kohya/A1111 layout: `lora_unet_*`, `lora_te_*` (SDXL: `lora_te1_*`, `lora_te2_*`) modules,
 each with `.lora_down.weight`, `.lora_up.weight` and `.alpha`, plus kohya's `ss_*` training metadata.
 
-Module names follow kohya's SD 1.x networks (diffusers module paths with `_` for `.`), which A1111, ComfyUI
-and diffusers' `load_lora_weights` all read. peft's lora_A is kohya's lora_down, lora_B its lora_up, and the
+UNet module names follow kohya: diffusers module paths with `_` for `.` for SD 1.x/2.x, the SGM layout's
+`input_blocks_N_1_...` for SDXL (sgm_names.py); A1111, ComfyUI and diffusers' `load_lora_weights` read both. peft's lora_A is kohya's lora_down, lora_B its lora_up, and the
 scale alpha / rank is the same in both.
 """
 
@@ -20,6 +20,7 @@ from peft.tuners.lora import LoraLayer
 from safetensors.torch import save
 
 from sfumato.atomic_write import atomic_write_bytes
+from sfumato.train.lora.sgm_names import sgm_module_name
 
 ADAPTER: Final = "default"  # the peft adapter name training uses
 # Pipeline component -> kohya key prefix, for one- and two-encoder pipelines.
@@ -34,7 +35,10 @@ BASE_MODEL_VERSIONS: Final[Mapping[str, str]] = MappingProxyType({
 })
 
 
-def _kohya_module(component: str, module: str) -> str:
+def _kohya_module(component: str, module: str, model: torch.nn.Module, sdxl: bool) -> str:
+    if component == "unet" and sdxl:  # kohya's SDXL LoRAs name UNet modules in the SGM layout
+        config: Any = getattr(model, "config")
+        module = sgm_module_name(module, config.layers_per_block, len(config.block_out_channels))
     # transformers 5 flattened CLIPTextModel (no `text_model.` level); kohya's names come from the nested layout.
     if component != "unet" and not module.startswith("text_model."):
         module = f"text_model.{module}"
@@ -50,7 +54,7 @@ def kohya_tensors(models: Mapping[str, torch.nn.Module], *, alpha: float, sdxl: 
         for module_name, module in model.named_modules():
             if not isinstance(module, LoraLayer) or ADAPTER not in module.lora_A:
                 continue
-            name = f"{prefix}_{_kohya_module(component, module_name)}"
+            name = f"{prefix}_{_kohya_module(component, module_name, model, sdxl)}"
             down: Any = module.lora_A[ADAPTER]  # nn.ModuleDict of Linear (or Conv) layers, by adapter name
             up: Any = module.lora_B[ADAPTER]
             out[f"{name}.lora_down.weight"] = down.weight.detach().to("cpu", dtype).contiguous()
