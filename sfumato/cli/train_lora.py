@@ -79,7 +79,7 @@ def _sample_saver(context: CliContext, plan: TrainingPlan, sampler: str) -> Any:
             recipe = recipe_from({
                 "model": plan.base, "prompt": sample.prompt, "seed": sample.seed, "steps": plan.sample_steps,
                 "guidance_scale": plan.sample_guidance, "width": plan.resolution, "height": plan.resolution,
-                "sampler": sampler, "device": "cpu", "adapters": [AdapterRef(name=plan.name, weight=1.0)],
+                "sampler": sampler, "device": sample.device, "adapters": [AdapterRef(name=plan.name, weight=1.0)],
             })
             context.studio.save(Picture(sample.image, recipe, BatchPosition(sample.seed, 1, 0)),
                                 collection=f"lora-{plan.name}")

@@ -4,6 +4,7 @@ library's Lora folder, samples land in the catalog naming the adapter, bad plans
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,17 @@ def test_bad_plans_fail_before_training(dataset: Path, home: Path, capsys: pytes
     assert main([*base, *args]) == code
     assert message in " ".join(capsys.readouterr().err.split())
     assert not (home / "models" / "Lora" / "x.safetensors").exists()
+
+
+def test_status_tells_a_dead_run_from_a_running_one(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sfumato.train.lora.run import write_status
+
+    for name in ("alive", "dead"):
+        (home / "training" / name).mkdir(parents=True)
+        write_status(home / "training" / name, state="running", step=3, steps=10)
+    status = home / "training" / "dead" / "status.json"
+    status.write_text(status.read_text().replace(f'"pid": {os.getpid()}', '"pid": 999999999'))
+    assert main(["train", "status", "--json"]) == 0
+    states = {row["name"]: row["state"] for row in json.loads(capsys.readouterr().out)}
+    assert states == {"alive": "running", "dead": "interrupted"}
+    assert main(["train", "status", "nothing-here"]) == 2

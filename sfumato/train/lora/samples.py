@@ -20,6 +20,7 @@ class SamplePicture:
     seed: int
     step: int
     image: Image.Image
+    device: str  # where it was drawn ("cpu", "cuda:0"), for its recipe
 
 
 def draw_samples(pipe: Any, plan: TrainingPlan, *, step: int, accelerator: Any,
@@ -40,7 +41,7 @@ def draw_samples(pipe: Any, plan: TrainingPlan, *, step: int, accelerator: Any,
                     image = pipe(prompt, num_inference_steps=plan.sample_steps, guidance_scale=plan.sample_guidance,
                                  height=plan.resolution, width=plan.resolution,
                                  generator=torch.Generator().manual_seed(seed)).images[0]
-                    pictures.append(SamplePicture(prompt, seed, step, image))
+                    pictures.append(SamplePicture(prompt, seed, step, image, str(accelerator.device)))
     finally:
         pipe.unet.train()
         pipe.scheduler = base_scheduler
