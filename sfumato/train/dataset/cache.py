@@ -47,12 +47,22 @@ class EncodingCache:
     folder: Path
     model_hash: str
     stats: CacheStats = field(default_factory=CacheStats)
+    # Entries read this run stay in memory: text states are asked for at every step (~0.2-0.6 MB per caption).
+    _memory: dict[Path, Tensors] = field(default_factory=dict, repr=False)
 
     def _path(self, kind: str, *parts: str) -> Path:
         key = hashlib.sha256("\0".join((kind, self.model_hash, *parts)).encode()).hexdigest()
         return self.folder / kind / key[:2] / f"{key}.safetensors"
 
     def _get(self, path: Path, compute: Callable[[], Tensors]) -> Tensors:
+        if path in self._memory:
+            self.stats.hits += 1
+            return self._memory[path]
+        tensors = self._read_or_compute(path, compute)
+        self._memory[path] = tensors
+        return tensors
+
+    def _read_or_compute(self, path: Path, compute: Callable[[], Tensors]) -> Tensors:
         if path.is_file():
             try:
                 tensors = load_file(str(path))
