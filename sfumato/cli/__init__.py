@@ -20,8 +20,11 @@ from sfumato.cli.models import models_app
 from sfumato.cli.prompt import prompt_app
 from sfumato.cli.serve import serve_command
 from sfumato.cli.styles import styles_app
+from sfumato.cli.train_dreambooth import dreambooth_command
+from sfumato.cli.train_lora import lora_command, status_command
 from sfumato.errors import SfumatoError
 from sfumato.train.cli import train_app
+from sfumato.train.dataset.cli import check_command, import_captions_command
 from sfumato.train.emoji.cli import data_app
 from sfumato.settings import Settings
 
@@ -47,6 +50,12 @@ app.add_typer(styles_app, name="styles")  # issue #5: styles.csv presets
 
 app.add_typer(data_app, name="data", help="Build datasets (the embedded model's emoji data).")
 app.add_typer(train_app, name="train", help="Train models: the embedded base model, its evaluation.")
+# LoRA training and dataset tools (issue #8): mounted on the train and data groups.
+train_app.command("lora", no_args_is_help=True)(lora_command)
+train_app.command("status")(status_command)
+train_app.command("dreambooth", no_args_is_help=True)(dreambooth_command)
+data_app.command("check", no_args_is_help=True)(check_command)
+data_app.command("import-captions", no_args_is_help=True)(import_captions_command)
 
 
 @app.callback()

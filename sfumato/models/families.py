@@ -39,6 +39,9 @@ class FamilySpec:
     text_encoders: int = 1
     # fp16 VAE of SDXL overflows to NaN; the engine decodes in fp32 up front where this is set.
     vae_needs_fp32: bool = False
+    # LoRA training (issue #8): modules peft wraps by default, as diffusers' train_text_to_image_lora scripts do.
+    lora_unet_targets: tuple[str, ...] = ("to_k", "to_q", "to_v", "to_out.0")
+    lora_text_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "out_proj")  # () = UNet-only LoRA
 
 
 FAMILIES: Final[Mapping[Family, FamilySpec]] = MappingProxyType({
@@ -76,6 +79,7 @@ FAMILIES: Final[Mapping[Family, FamilySpec]] = MappingProxyType({
         None,
     ),
     Family.SFUMATO_EMOJI: FamilySpec(
-        "sfumato emoji (embedded, 64 px)", "StableDiffusionPipeline", 64, "epsilon", "DPM++ 2M", 12, 5.0, None
+        "sfumato emoji (embedded, 64 px)", "StableDiffusionPipeline", 64, "epsilon", "DPM++ 2M", 12, 5.0, None,
+        lora_text_targets=(),  # MiniLM stays frozen: LoRA trains the UNet only
     ),
 })

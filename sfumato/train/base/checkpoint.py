@@ -38,9 +38,7 @@ def save_checkpoint(paths: CheckpointPaths, *, model: torch.nn.Module, ema: torc
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors |= {f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()}
     optimizer_state = optimizer.state_dict()
-    for index, slots in optimizer_state["state"].items():
-        for slot, value in slots.items():
-            tensors[f"optim.{index}.{slot}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors |= optimizer_tensors(optimizer_state)
     tensors["rng"] = generator.get_state()
     paths.tensors.parent.mkdir(parents=True, exist_ok=True)
     # Tensors first, then the JSON naming the step; both carry the step, and load_checkpoint refuses a mismatch
@@ -64,12 +62,27 @@ def load_checkpoint(paths: CheckpointPaths, *, model: torch.nn.Module, ema: torc
     device = next(model.parameters()).device
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, strict=True)
+    restore_optimizer(optimizer, tensors, state.pop("param_groups"), device=device)
+    generator.set_state(tensors["rng"])
+    return state
+
+
+def optimizer_tensors(optimizer_state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """An optimizer's per-parameter slots as flat `optim.<index>.<slot>` tensors (its param_groups go to JSON)."""
+    tensors = {}
+    for index, slots in optimizer_state["state"].items():
+        for slot, value in slots.items():
+            tensors[f"optim.{index}.{slot}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return tensors
+
+
+def restore_optimizer(optimizer: Any, tensors: dict[str, torch.Tensor], param_groups: list[Any], *,
+                      device: torch.device) -> None:
+    """Load what `optimizer_tensors` wrote (plus the JSON param_groups) back into `optimizer`."""
     slots: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
             _, index, slot = key.split(".", 2)
             # AdamW keeps `step` on the CPU and the moments beside their parameter.
             slots.setdefault(int(index), {})[slot] = value if slot == "step" else value.to(device)
-    optimizer.load_state_dict({"state": slots, "param_groups": state.pop("param_groups")})
-    generator.set_state(tensors["rng"])
-    return state
+    optimizer.load_state_dict({"state": slots, "param_groups": param_groups})

@@ -7,16 +7,15 @@ state is checkpointed, so a resumed phase continues exactly where it stopped.
 from __future__ import annotations
 
 import copy
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from sfumato.train.base.checkpoint import CheckpointPaths, load_checkpoint, save_checkpoint
+from sfumato.train.base.reporting import append_log
 
 
 @dataclass(frozen=True)
@@ -56,11 +55,6 @@ def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> N
             buffer.copy_(value)
 
 
-def _log(run: Path, row: dict[str, Any]) -> None:
-    with (run / "log.jsonl").open("a", encoding="utf-8") as file:
-        file.write(json.dumps(row) + "\n")
-
-
 def run_phase(spec: PhaseSpec, *, model: torch.nn.Module, loss_fn: LossFn, run: Path, resume: bool,
               on_step: StepFn | None = None, on_sample: SampleFn | None = None) -> torch.nn.Module:
     """Train `model` for `spec.steps` steps (or what is left of them); returns the EMA copy in eval mode."""
@@ -87,7 +81,7 @@ def run_phase(spec: PhaseSpec, *, model: torch.nn.Module, loss_fn: LossFn, run: 
         step += 1
         report = StepReport(spec.name, step, spec.steps, float(loss.detach()), lr,
                             time.perf_counter() - started, resumed_from)
-        _log(run, {"phase": spec.name, "step": step, "loss": report.loss, "lr": lr,
+        append_log(run, {"phase": spec.name, "step": step, "loss": report.loss, "lr": lr,
                    "seconds": round(report.seconds, 3)})
         if on_step is not None:
             on_step(report)

@@ -1,16 +1,26 @@
-"""Run reports drawn with PIL: sample grids and the loss plot (no matplotlib in a text-to-image studio)."""
+"""Run reports drawn with PIL: sample grids, the JSON-lines run log and its loss plot (no matplotlib here).
+
+Shared by the embedded model's trainer and the LoRA trainer.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw
 
 from sfumato.atomic_write import atomic_writer
 
-PHASE_COLOURS = {"vae": (52, 101, 164), "unet": (204, 0, 0)}
+PHASE_COLOURS = {"vae": (52, 101, 164), "unet": (204, 0, 0), "lora": (78, 154, 6)}
+
+
+def append_log(run: Path, row: dict[str, Any]) -> None:
+    """One JSON line in the run log (`log.jsonl`); training's loss plot and `train status` read it."""
+    with (run / "log.jsonl").open("a", encoding="utf-8") as file:
+        file.write(json.dumps(row) + "\n")
 
 
 def save_grid(rows: Sequence[Sequence[Image.Image]], path: Path, *, pad: int = 2) -> None:

@@ -1,0 +1,186 @@
+"""`sfumato train lora` and `sfumato train status`: LoRA training from a dataset folder, run status.
+
+The plan is validated here, before any model loads; torch loads inside the command only. Ctrl+C stops the
+run after its next step and saves a checkpoint (a second Ctrl+C aborts at once).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from sfumato.cli.context import CliContext, err_console, out_console
+from sfumato.errors import BadInput
+from sfumato.models.families import FAMILIES
+from sfumato.train.dataset.check import check_dataset
+from sfumato.train.lora.plan import TrainingPlan, make_plan
+from sfumato.train.lora.run import list_runs, runs_root
+
+
+@contextmanager
+def stop_on_sigint() -> Iterator[threading.Event]:
+    """The first SIGINT sets the event (the trainer stops after saving); the second raises KeyboardInterrupt."""
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handle(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} step/s"),
+                    TimeRemainingColumn(), console=console)
+
+
+def build_plan(context: CliContext, dataset: Path, fields: dict[str, Any]) -> tuple[TrainingPlan, Any]:
+    """The validated plan (family defaults filled in) and the base model's library entry."""
+    library = context.studio.library
+    entry = library.find(fields.pop("base") or context.settings.default_model, with_hashes=False)
+    if entry.family is None:
+        raise BadInput(f"--base: {entry.name!r} has no known model family ({entry.evidence})")
+    spec = FAMILIES[entry.family]
+    hashed = library.hashed(entry) if entry.path is not None else entry
+    rank = fields["rank"]
+    given = {k: v for k, v in fields.items() if v is not None}  # None: the family's or the plan's default
+    plan = make_plan({
+        "base": entry.name, "base_hash": hashed.hashes.sha256 if hashed.hashes else None,
+        "family": entry.family.value, "dataset": dataset.resolve(), "resolution": spec.native_size,
+        "alpha": float(rank), "unet_target_modules": spec.lora_unet_targets,
+        "text_target_modules": spec.lora_text_targets, **given,
+    })
+    return plan, entry
+
+
+def _sample_saver(context: CliContext, plan: TrainingPlan, sampler: str) -> Any:
+    """Samples go to the catalog, collection `lora-NAME`, each recipe naming the adapter it was drawn with."""
+    from sfumato.picture import BatchPosition, Picture
+    from sfumato.recipe import AdapterRef, recipe_from
+
+    def save(pictures: list[Any]) -> None:
+        for sample in pictures:
+            recipe = recipe_from({
+                "model": plan.base, "prompt": sample.prompt, "seed": sample.seed, "steps": plan.sample_steps,
+                "guidance_scale": plan.sample_guidance, "width": plan.resolution, "height": plan.resolution,
+                "sampler": sampler, "device": sample.device, "adapters": [AdapterRef(name=plan.name, weight=1.0)],
+            })
+            context.studio.save(Picture(sample.image, recipe, BatchPosition(sample.seed, 1, 0)),
+                                collection=f"lora-{plan.name}")
+
+    return save
+
+
+def run_training(context: CliContext, plan: TrainingPlan, entry: Any, *, resume: bool, cpu: bool) -> Any:
+    from sfumato.engine.samplers import make_scheduler  # torch: only when training
+    from sfumato.train.lora.base_model import load_base
+    from sfumato.train.lora.trainer import Hooks, LoraRun, train_lora
+
+    settings = context.settings
+    sampler = FAMILIES[entry.family].default_sampler
+    run = LoraRun(runs_root(settings.home) / plan.name, settings.models_root / "Lora" / f"{plan.name}.safetensors",
+                  settings.cache_dir / "training")
+    console = err_console()
+    with stop_on_sigint() as stop, _progress(console) as progress:
+        task = progress.add_task(plan.name, total=plan.steps, loss="-", rate="-")
+
+        def on_step(report: Any) -> None:
+            rate = (report.step - report.resumed_from) / max(report.seconds, 1e-9)
+            progress.update(task, completed=report.step, loss=f"{report.loss:.4f}", rate=f"{rate:.2f}")
+
+        hooks = Hooks(on_step=on_step, on_samples=_sample_saver(context, plan, sampler), should_stop=stop.is_set,
+                      on_status=console.print,
+                      sample_scheduler=lambda config: make_scheduler(sampler, "Automatic", dict(config)))
+        return train_lora(plan, pipe=load_base(entry), run=run, resume=resume, hooks=hooks, cpu=cpu)
+
+
+def lora_command(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder: images + .txt captions, or kohya N_class folders.")],
+    name: Annotated[str, typer.Option(help="LoRA name: <home>/models/Lora/NAME.safetensors, <lora:NAME:0.8>.")],
+    base: Annotated[Optional[str], typer.Option(help="Base model (default: the library's default model).")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 1000,
+    rank: Annotated[int, typer.Option(min=1, help="LoRA rank (kohya's network_dim).")] = 16,
+    alpha: Annotated[Optional[float], typer.Option(help="LoRA alpha (default: the rank, scale 1).")] = None,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-4,
+    batch: Annotated[int, typer.Option(min=1, help="Pictures per step.")] = 1,
+    resolution: Annotated[Optional[int], typer.Option(help="Training size (default: the model's native size).")]
+    = None,
+    text_encoder: Annotated[bool, typer.Option("--text-encoder", help="Train text-encoder LoRA too.")] = False,
+    lr_scheduler: Annotated[str, typer.Option(help="constant, constant_with_warmup, linear, cosine, ...")]
+    = "constant",
+    warmup: Annotated[int, typer.Option(min=0, help="Learning-rate warm-up steps.")] = 0,
+    optimizer: Annotated[str, typer.Option(help="adamw, or adamw8bit (bitsandbytes on CUDA only).")] = "adamw",
+    mixed_precision: Annotated[str, typer.Option(help="no, bf16, fp16 (CUDA).")] = "no",
+    gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing")] = False,
+    accumulate: Annotated[int, typer.Option(min=1, help="Gradient accumulation steps.")] = 1,
+    min_snr_gamma: Annotated[float, typer.Option(min=0, help="Min-SNR gamma; 0 turns it off.")] = 5.0,
+    noise_offset: Annotated[float, typer.Option(min=0, help="Noise offset (0.05-0.1 for darker darks).")] = 0.0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for LoRA init, batches, noise.")] = 0,
+    shuffle_tags: Annotated[bool, typer.Option("--shuffle-tags", help="Shuffle comma-separated tags.")] = False,
+    keep_tokens: Annotated[int, typer.Option(min=0, help="Leading tags shuffling keeps in place.")] = 0,
+    caption_dropout: Annotated[float, typer.Option(min=0, max=1, help="Share of empty captions.")] = 0.0,
+    sample_prompt: Annotated[Optional[list[str]], typer.Option(help="Sample prompt (repeatable).")] = None,
+    sample_seed: Annotated[Optional[list[int]], typer.Option(help="Sample seed (repeatable; default 0).")] = None,
+    sample_every: Annotated[int, typer.Option(min=0, help="Samples every N steps (0: at the end only).")] = 0,
+    sample_steps: Annotated[int, typer.Option(min=1, help="Sampling steps per sample picture.")] = 20,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 500,
+    min_image_size: Annotated[int, typer.Option(min=1, help="Smallest allowed picture side.")] = 64,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run called NAME.")] = False,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even where a GPU is present.")] = False,
+) -> None:
+    """Train a LoRA on a dataset folder; the result lands in the library's Lora folder."""
+    context: CliContext = ctx.obj
+    fields: dict[str, Any] = {
+        "name": name, "base": base, "steps": steps, "rank": rank, "alpha": alpha, "learning_rate": lr,
+        "batch": batch, "resolution": resolution, "train_text_encoder": text_encoder, "lr_scheduler": lr_scheduler,
+        "lr_warmup_steps": warmup, "optimizer": optimizer, "mixed_precision": mixed_precision,
+        "gradient_checkpointing": gradient_checkpointing, "gradient_accumulation_steps": accumulate,
+        "noise_offset": noise_offset, "seed": seed,
+        "shuffle_tags": shuffle_tags, "keep_tokens": keep_tokens, "caption_dropout": caption_dropout,
+        "sample_prompts": tuple(sample_prompt or ()), "sample_seeds": tuple(sample_seed or (0,)),
+        "sample_every": sample_every, "sample_steps": sample_steps, "checkpoint_every": checkpoint_every, "min_image_size": min_image_size,
+    }
+    plan, entry = build_plan(context, dataset, fields)
+    # None cannot mean "off" in `fields` (there it means "the default"), so gamma 0 is applied afterwards.
+    plan = make_plan({**plan.to_json(), "min_snr_gamma": min_snr_gamma or None})
+    # The dataset check runs before any model loads: a broken dataset costs seconds, not a model load.
+    check_dataset(plan.dataset, min_size=plan.min_image_size).raise_for_errors()
+    result = run_training(context, plan, entry, resume=resume, cpu=cpu)
+    out_console().print(f"lora: {result.output}  (use <lora:{plan.name}:0.8>)")
+
+
+def status_command(
+    ctx: typer.Context,
+    run: Annotated[Optional[str], typer.Argument(help="One run's name (default: every run).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show LoRA trainings, running and finished, from their run folders."""
+    context: CliContext = ctx.obj
+    statuses = list_runs(context.settings.home, run)
+    console = out_console()
+    if as_json:
+        console.print_json(json.dumps([s.to_json() for s in statuses]))
+        return
+    if not statuses:
+        console.print(f"no training runs in {runs_root(context.settings.home)}")
+    for status in statuses:
+        loss = f"{status.last_loss:.4f}" if status.last_loss is not None else "-"
+        console.print(f"{status.name}: {status.state}, step {status.step}/{status.steps}, loss {loss}"
+                      + (f", {status.output}" if status.output else ""))

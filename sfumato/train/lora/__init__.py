@@ -1,0 +1,1 @@
+"""LoRA training: the TrainingPlan, the peft/accelerate trainer, kohya-layout export and run status."""
