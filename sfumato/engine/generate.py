@@ -16,6 +16,10 @@ import torch
 
 from sfumato.engine.conditioning import PromptPlan, plan_prompt
 from sfumato.engine.devices import DevicePlan
+from sfumato.engine.hires import hires_pass
+from sfumato.engine.image_checks import check_images
+from sfumato.engine.image_passes import sample
+from sfumato.engine.image_prep import PreparedImages, SourceImages, prepare_images
 from sfumato.engine.model_cache import LoadedModel
 from sfumato.engine.previews import X0Estimates
 from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
@@ -39,7 +43,8 @@ def check_recipe_for_model(recipe: Recipe, model: LoadedModel) -> None:
                 f"{field} must be a multiple of {factor} for {FAMILIES[model.family].label} models, got {value}",
                 field=field,
             )
-    if model.family is Family.SDXL_REFINER:
+    check_images(recipe)
+    if model.family is Family.SDXL_REFINER and recipe.init_image_hash is None:
         raise RecipeError(
             "model: an SDXL refiner only refines an existing picture (img2img); it cannot start from a prompt alone",
             field="model",
@@ -106,7 +111,7 @@ def _unapplied_adapters(recipe: Recipe, prompt: PromptPlan) -> tuple[str, ...]:
 
 def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch: int, *,
                    cancel: CancelToken | None = None, on_progress: ProgressFn | None = None,
-                   preview_every: int = 0) -> list[Picture]:
+                   preview_every: int = 0, prepared: PreparedImages | None = None) -> list[Picture]:
     """One batch of `recipe.batch_size` pictures; batch b starts at seed + b * batch_size."""
     pipe, size = model.pipe, recipe.batch_size
     seeds = [recipe.image_seed(batch * size + i) for i in range(size)]
@@ -130,12 +135,18 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
     }
     started = time.perf_counter()
     with torch.inference_mode():
-        latents = pipe(**arguments).images  # (B, C, H/f, W/f)
+        # img2img / inpainting / hires fix (issue #7): the same arguments, through engine/image_passes.py.
+        latents = sample(pipe, arguments, recipe, prepared)  # (B, C, H/f, W/f)
+        if recipe.hires_upscaler is not None:
+            latents = hires_pass(pipe, arguments, recipe, latents, base_scheduler_config=model.base_scheduler_config,
+                                 seeds=seeds)
         sampled = time.perf_counter()
         if on_progress is not None:
             on_progress(ProgressEvent("decode", batch, recipe.batch_count, recipe.steps, recipe.steps))
         pixels, warnings = decode_latents(pipe.vae, latents)
         images = pipe.image_processor.postprocess(pixels, output_type="pil")
+        if prepared is not None:
+            images = [prepared.paste_back(image) for image in images]  # unmasked pixels stay the init's
     warnings = (*prompt.schedule.warnings, *_unapplied_adapters(recipe, prompt), *warnings)
     timings = MappingProxyType({"sample_s": sampled - started, "decode_s": time.perf_counter() - sampled})
     return [
@@ -146,9 +157,14 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
 
 
 def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None = None,
-             on_progress: ProgressFn | None = None, preview_every: int = 0) -> list[Picture]:
-    """All pictures of `recipe`: batch_count batches of batch_size, in seed order."""
+             on_progress: ProgressFn | None = None, preview_every: int = 0,
+             images: SourceImages | None = None) -> list[Picture]:
+    """All pictures of `recipe`: batch_count batches of batch_size, in seed order.
+
+    `images` holds the init image and mask the recipe names by hash (the engine's caller reads them).
+    """
     check_recipe_for_model(recipe, model)
+    prepared = prepare_images(recipe, images) if images is not None else None
     # 1. Encode the prompts once for every batch, over the model calls the sampler will make.
     calls = count_model_calls(make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config),
                               recipe.steps)
@@ -159,5 +175,5 @@ def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None =
         if cancel is not None:
             cancel.raise_if_cancelled()
         pictures.extend(generate_batch(recipe, model, prompt, batch, cancel=cancel, on_progress=on_progress,
-                                       preview_every=preview_every))
+                                       preview_every=preview_every, prepared=prepared))
     return pictures
