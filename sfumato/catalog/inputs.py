@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from PIL import Image, UnidentifiedImageError
 
 from sfumato.atomic_write import atomic_write_bytes
+from sfumato.catalog.outpaint import Outpaint, outpaint_canvas
 from sfumato.errors import BadInput
 
 InputKind = Literal["image", "mask"]
@@ -89,3 +91,28 @@ class InputImages:
         with Image.open(path) as image:
             image.load()
             return image.copy()
+
+
+@dataclass(frozen=True)
+class StoredInputs:
+    """What an edge puts in a Recipe after keeping its images: hashes, and the canvas size snapped to 8."""
+
+    init_image_hash: str
+    mask_hash: str | None
+    width: int
+    height: int
+
+    def fields(self) -> dict[str, Any]:
+        return {"init_image_hash": self.init_image_hash, "mask_hash": self.mask_hash}
+
+
+def store_inputs(store: InputImages, init: Image.Image, *, mask: Image.Image | None = None,
+                 outpaint: Outpaint | None = None) -> StoredInputs:
+    """Keep an init image (and mask) for a Recipe; with `outpaint`, keep the padded canvas and its margin mask."""
+    if outpaint is not None and not outpaint.is_empty:
+        if mask is not None:
+            raise BadInput("mask: outpainting makes its own mask (the new margins); give --outpaint or a mask, not both")
+        init, mask = outpaint_canvas(init, outpaint)
+    init_hash = store.put(init, kind="image")
+    mask_hash = store.put(mask, kind="mask") if mask is not None else None
+    return StoredInputs(init_hash, mask_hash, max(8, init.width // 8 * 8), max(8, init.height // 8 * 8))
