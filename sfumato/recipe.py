@@ -94,6 +94,18 @@ class Recipe(BaseModel):
     hires_height: int = Field(default=0, ge=0, le=8192, description="...and/or this height (0: from the scale).")
     hires_steps: int = Field(default=0, ge=0, le=150, description="Hires pass steps (0: as many as `steps`).")
 
+    def hires_size(self) -> tuple[int, int]:
+        """Hires fix target (issue #7), as A1111: `Hires resize` WxH (a 0 side keeps the aspect), else size x scale."""
+        width, height = self.width, self.height
+        if self.hires_width and self.hires_height:
+            target = (self.hires_width, self.hires_height)
+        elif self.hires_width or self.hires_height:
+            target = (self.hires_width or self.hires_height * width // height,
+                      self.hires_height or self.hires_width * height // width)
+        else:
+            target = (int(width * self.hires_scale), int(height * self.hires_scale))
+        return max(8, target[0] // 8 * 8), max(8, target[1] // 8 * 8)
+
     @field_validator("sampler", mode="before")
     @classmethod
     def _known_sampler(cls, value: Any) -> Any:

@@ -59,24 +59,10 @@ def check_hires(recipe: Recipe) -> None:
                           f"image (got {recipe.hires_upscaler!r})", field="hires_upscaler")
 
 
-def hires_size(recipe: Recipe) -> tuple[int, int]:
-    """A1111's target: `Hires resize` WxH (one side 0 keeps the aspect ratio), else size x `Hires upscale`; /8."""
-    width, height = recipe.width, recipe.height
-    if recipe.hires_width and recipe.hires_height:
-        target = (recipe.hires_width, recipe.hires_height)
-    elif recipe.hires_width:
-        target = (recipe.hires_width, recipe.hires_width * height // width)
-    elif recipe.hires_height:
-        target = (recipe.hires_height * width // height, recipe.hires_height)
-    else:
-        target = (int(width * recipe.hires_scale), int(height * recipe.hires_scale))
-    return max(8, target[0] // 8 * 8), max(8, target[1] // 8 * 8)
-
-
 def upscale(pipe: Any, latents: torch.Tensor, recipe: Recipe) -> torch.Tensor | list[Image.Image]:
     """The first pass's output at the hires size: latents (B, C, H2/f, W2/f), or decoded and resized pictures."""
     assert recipe.hires_upscaler is not None
-    spec, (width, height) = UPSCALERS[recipe.hires_upscaler], hires_size(recipe)
+    spec, (width, height) = UPSCALERS[recipe.hires_upscaler], recipe.hires_size()
     if spec.space == "latent":
         factor = pipe.vae_scale_factor
         size = (height // factor, width // factor)
@@ -98,7 +84,7 @@ def hires_pass(pipe: Any, arguments: dict[str, Any], recipe: Recipe, latents: to
         return torch.cat([encode(pipe, image) for image in upscaled])
     # A fresh scheduler for the second pass: diffusers schedulers keep step state.
     pipe.scheduler = make_scheduler(recipe.sampler, recipe.schedule_type, base_scheduler_config, noise_seed=seeds)
-    width, height = hires_size(recipe)
+    width, height = recipe.hires_size()
     refine = refine_arguments(pipe, upscaled)
     task = refine.pop("task")
     second = {**arguments, **refine, "strength": recipe.denoising_strength, "num_inference_steps": steps,

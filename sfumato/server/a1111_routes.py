@@ -20,6 +20,7 @@ from sfumato.jobs import JobState
 from sfumato.models.library import ModelKind
 from sfumato.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES, SCHEDULE_TYPE_ALIASES, SCHEDULE_TYPE_NAMES
 from sfumato.server.a1111 import Txt2ImgRequest, info_json, recipe_fields, refuse_unsupported, with_infotext
+from sfumato.server.a1111_images import hires_fields
 from sfumato.server.deps import LimitsDep, StudioDep
 from sfumato.server.pngs import decode_base64_image, read_picture_bytes, text_chunks
 from sfumato.server.styles import apply_styles, load_styles
@@ -70,6 +71,7 @@ async def txt2img(payload: Txt2ImgRequest, request: Request, studio: StudioDep, 
     payload = with_infotext(payload)
     refuse_unsupported(payload)
     fields = recipe_fields(payload, _state(request).options())
+    fields |= hires_fields(payload)  # enable_hr (issue #7)
     if payload.styles:
         fields["prompt"], fields["negative_prompt"] = apply_styles(
             fields["prompt"], fields["negative_prompt"], payload.styles, load_styles(studio.settings.home))

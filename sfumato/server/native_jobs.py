@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sfumato.catalog.store import validate_collection
 from sfumato.jobs import Job, JobState
 from sfumato.server.deps import LimitsDep, StudioDep
+from sfumato.server.native_inputs import job_image_fields
 from sfumato.server.styles import apply_styles, load_styles
 
 router = APIRouter(prefix="/api", tags=["jobs"])
@@ -33,12 +34,18 @@ class JobRequest(BaseModel):
     priority: int = Field(default=0, ge=-100, le=100, description="Higher runs first.")
     collection: str = Field(default="unsorted", description="Library collection the pictures go to.")
     requested_by: str = Field(default="api", pattern=r"^[a-z0-9_-]{1,32}$", description="Who asked: api, web, ...")
+    # img2img / inpainting / outpainting (issue #7): inline images, kept in the library by hash.
+    init_image: str | None = Field(default=None, description="img2img init picture, base64 (or upload to /api/inputs).")
+    mask: str | None = Field(default=None, description="Inpainting mask, base64; white = repaint.")
+    outpaint: str | None = Field(default=None, description="Extend the init picture, e.g. 'left=64,down=32'.")
 
 
 @router.post("/jobs", status_code=status.HTTP_201_CREATED)
 def submit_job(request: JobRequest, studio: StudioDep, limits: LimitsDep) -> Job:
     """Queue a Recipe; returns the job (poll it, or stream /api/jobs/{id}/events)."""
     fields = dict(request.recipe)
+    fields |= job_image_fields(studio, fields, init_image=request.init_image, mask=request.mask,
+                               outpaint=request.outpaint)
     if request.styles:
         fields["prompt"], fields["negative_prompt"] = apply_styles(
             str(fields.get("prompt") or ""), str(fields.get("negative_prompt") or ""), request.styles,
