@@ -25,7 +25,7 @@ def test_paint_a_mask_and_inpaint(live_server: LiveServer, page, artifacts_dir: 
     page.goto(live_server.url + "/")
     page.wait_for_selector("#model option[value='sfumato-tiny']", state="attached")
     page.get_by_role("button", name="Image", exact=True).click()
-    page.get_by_label("Init picture").set_input_files(str(init))
+    page.get_by_label("Init picture", exact=True).set_input_files(str(init))
     page.wait_for_function("document.querySelector('#image-status').textContent.includes('64x64')")
     page.get_by_label("Img2img prompt").fill("a painted patch")
     page.get_by_label("Img2img steps").fill("6")
