@@ -29,6 +29,12 @@ TASK_PIPELINES: Final[Mapping[str, Any]] = MappingProxyType({
 INPAINT_UNET_CHANNELS: Final = 9  # 4 noisy latents + 4 masked-picture latents + 1 mask
 _GREY: Final = (127, 127, 127)  # A1111's picture for text-to-image on inpainting models: zeros in [-1, 1]
 
+# A1111's "latent noise" / "latent nothing": what the masked area of the starting latents becomes.
+_LATENT_STARTS: Final[Mapping[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]]] = MappingProxyType({
+    "latent noise": lambda latents, g: torch.randn(latents.shape, generator=g, dtype=latents.dtype).to(latents.device),
+    "latent nothing": lambda latents, g: torch.zeros_like(latents),
+})
+
 
 def task_pipeline(pipe: Any, task: str) -> Any:
     """The loaded pipeline as its `task` variant, sharing every component (no weights are copied)."""
@@ -38,9 +44,11 @@ def task_pipeline(pipe: Any, task: str) -> Any:
 
 
 def call_pipeline(pipe: Any, arguments: Mapping[str, Any]) -> torch.Tensor:
-    """Call `pipe` with the keywords it takes (img2img pipelines take no width/height: the image sets them)."""
+    """Call `pipe` with `arguments`, less width/height where the image sets the size (the img2img pipelines)."""
     accepted = inspect.signature(pipe.__call__).parameters
-    latents: torch.Tensor = pipe(**{k: v for k, v in arguments.items() if k in accepted}).images
+    # Only the size may be left out: any other keyword the pipeline lacks must fail loudly, not be dropped.
+    dropped = {key for key in ("width", "height") if key not in accepted}
+    latents: torch.Tensor = pipe(**{k: v for k, v in arguments.items() if k not in dropped}).images
     return latents  # (B, C, H/f, W/f): output_type is "latent"
 
 
@@ -71,7 +79,7 @@ def sample(pipe: Any, arguments: dict[str, Any], recipe: Recipe, prepared: Prepa
     mask = prepared.mask
     if mask is None and is_inpaint_model:
         mask = Image.new("L", (width, height), 255)
-    if mask is None and strength >= 1.0:
+    if mask is None and strength >= 1.0 and "image" not in inspect.signature(pipe.__call__).parameters:
         # Strength 1 starts from pure noise, as the inpaint pipeline does: the init image has no say at all
         # (diffusers' img2img would still mix in sqrt(alpha_bar_T) ~ 7% of it).
         return call_pipeline(pipe, arguments)
@@ -114,11 +122,13 @@ def _strength(recipe: Recipe) -> float:
 def _image_arguments(pipe: Any, recipe: Recipe, prepared: PreparedImages, mask: Image.Image | None,
                      generators: list[torch.Generator]) -> dict[str, Any]:
     """`image` (pixels or latents) and, for inpainting, `mask_image` and `masked_image_latents`."""
-    builder = _LATENT_STARTS.get(recipe.masked_content) if mask is not None and prepared.mask is not None else None
-    if builder is None and recipe.resize_mode == "latent upscale" and mask is None:
-        return {"image": _latent_upscaled(pipe, prepared.init, recipe)}
+    if mask is None:
+        if recipe.resize_mode == "latent upscale":
+            return {"image": _latent_upscaled(pipe, prepared.init, recipe)}
+        return {"image": prepared.init}
+    builder = _LATENT_STARTS.get(recipe.masked_content) if prepared.mask is not None else None
     if builder is None:
-        return {"image": prepared.init} if mask is None else {"image": prepared.init, "mask_image": mask}
+        return {"image": prepared.init, "mask_image": mask}
     # A1111's "latent noise" / "latent nothing": the masked area of the starting latents is noise or zeros.
     latents = encode(pipe, prepared.init)  # (1, C, h, w)
     latent_mask = _latent_mask(mask, latents)  # (1, 1, h, w), 1 = regenerate
@@ -136,10 +146,6 @@ def _latent_mask(mask: Image.Image, latents: torch.Tensor) -> torch.Tensor:
     return binary.to(device=latents.device, dtype=latents.dtype)
 
 
-_LATENT_STARTS: Final[Mapping[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]]] = MappingProxyType({
-    "latent noise": lambda latents, g: torch.randn(latents.shape, generator=g, dtype=latents.dtype).to(latents.device),
-    "latent nothing": lambda latents, g: torch.zeros_like(latents),
-})
 
 
 def _latent_upscaled(pipe: Any, image: Image.Image, recipe: Recipe) -> torch.Tensor:

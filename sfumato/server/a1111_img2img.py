@@ -6,7 +6,7 @@ The same queue as /api/jobs and /sdapi/v1/txt2img: the route translates, submits
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from fastapi import APIRouter, Request
@@ -36,7 +36,7 @@ class InitImageNotFound(SfumatoError):
 async def img2img(payload: Img2ImgRequest, request: Request, studio: StudioDep,
                   limits: LimitsDep) -> Txt2ImgResponse:
     """Keep the init image (and mask), queue the request as a Recipe and answer when its pictures are made."""
-    payload = with_infotext(payload)
+    payload = cast(Img2ImgRequest, with_infotext(payload))  # model_copy keeps the class
     refuse_unsupported(payload)
     if not payload.init_images:
         raise InitImageNotFound("init_images: Init image not found (give one base64 picture)")
