@@ -3,6 +3,7 @@ Screenshots go to test-artifacts/ (look at them)."""
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -58,3 +59,30 @@ def test_paint_a_mask_and_inpaint(live_server: LiveServer, page, artifacts_dir: 
     with live_server.client() as client:
         jobs = client.get("/api/jobs", params={"limit": 1}).json()
     assert jobs[0]["recipe"]["mask_hash"] is not None and jobs[0]["recipe"]["denoising_strength"] == 0.75
+
+    # A picture dropped on the canvas becomes the init picture (elsewhere a drop reads its recipe).
+    dropped = io.BytesIO()
+    Image.new("RGB", (48, 32), (20, 90, 200)).save(dropped, format="PNG")
+    page.evaluate(
+        """(b64) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "blue.png", {type: "image/png"}));
+            const canvas = document.querySelector("#mask-canvas");
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                canvas.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
+            }
+        }""",
+        base64.b64encode(dropped.getvalue()).decode(),
+    )
+    page.wait_for_function("document.querySelector('#image-status').textContent.includes('48x32')")
+
+    # "Send to img2img" from the gallery brings a library picture and its prompt back to the Image tab.
+    page.get_by_role("button", name="Gallery").click()
+    page.get_by_label("Search prompts").fill("painted patch")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("button", name="Open picture: a painted patch, seed 33").click()
+    page.get_by_role("button", name="Send to img2img").click()
+    page.wait_for_function("document.querySelector('#image-status').textContent.includes('64x64')")
+    assert page.get_by_label("Img2img prompt").input_value() == "a painted patch"
+    page.screenshot(path=str(artifacts_dir / "web-image-sent.png"))
