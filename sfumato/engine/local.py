@@ -30,7 +30,9 @@ class LocalEngine:
 
     def plan(self, recipe: Recipe, entry: ModelEntry) -> DevicePlan:
         request = DeviceRequest(device=recipe.device, dtype=recipe.dtype)
-        return plan_device(request, model_bytes=entry.size, width=recipe.width, height=recipe.height,
+        # The hires fix's second pass is the largest picture the plan must fit (issue #7).
+        width, height = recipe.hires_size() if recipe.hires_upscaler is not None else (recipe.width, recipe.height)
+        return plan_device(request, model_bytes=entry.size, width=width, height=height,
                            batch_size=recipe.batch_size, probe=self.probe,
                            vae_fp32=FAMILIES[entry.family].vae_needs_fp32 if entry.family else False)
 
