@@ -173,7 +173,7 @@ def _sfumato_values(recipe: Recipe, lora_hashes: str | None) -> dict[str, str | 
 
 
 def _image_values(recipe: Recipe) -> dict[str, str | None]:
-    """img2img / inpainting / hires keys (issue #7), in A1111's order; defaults are left out unless the feature is on."""
+    """img2img / inpainting / hires keys (issue #7), in A1111's order; defaults left out unless the feature is on."""
     defaults, masked, hires = Recipe.model_fields, recipe.mask_hash is not None, recipe.hires_upscaler is not None
     only_masked = recipe.inpaint_area == "only masked"
 

@@ -85,7 +85,8 @@ class Recipe(BaseModel):
         default="whole picture", description="'only masked' inpaints a crop around the mask at full size.")
     inpaint_padding: int = Field(default=32, ge=0, le=1024, description="Pixels around the mask ('only masked').")
     masked_content: MaskedContent = Field(default="original", description="What the masked area starts from.")
-    invert_mask: bool = Field(default=False, description="Inpaint what the mask leaves out (A1111 'Inpaint not masked').")
+    invert_mask: bool = Field(default=False,
+                              description="Inpaint what the mask leaves out (A1111 'Inpaint not masked').")
     # Any A1111 name is kept (infotext from other tools names upscaler models); the engine refuses those it lacks.
     hires_upscaler: str | None = Field(default=None, min_length=1,
                                        description="Hires fix upscaler, e.g. 'Latent', 'Lanczos' (None: no hires fix).")

@@ -111,7 +111,8 @@ def store_inputs(store: InputImages, init: Image.Image, *, mask: Image.Image | N
     """Keep an init image (and mask) for a Recipe; with `outpaint`, keep the padded canvas and its margin mask."""
     if outpaint is not None and not outpaint.is_empty:
         if mask is not None:
-            raise BadInput("mask: outpainting makes its own mask (the new margins); give --outpaint or a mask, not both")
+            raise BadInput("mask: outpainting makes its own mask (the new margins); give --outpaint or a mask, "
+                           "not both")
         init, mask = outpaint_canvas(init, outpaint)
     init_hash = store.put(init, kind="image")
     mask_hash = store.put(mask, kind="mask") if mask is not None else None

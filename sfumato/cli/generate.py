@@ -94,7 +94,8 @@ def generate_command(
         help="Denoising strength 0-1 (img2img default 0.75, hires fix 0.7).")] = None,
     mask: Annotated[Optional[Path], typer.Option(help="Inpaint: white = repaint (same size as --init-image).")] = None,
     mask_blur: Annotated[Optional[int], typer.Option(help="Mask blur radius in pixels (default 4).")] = None,
-    inpaint_area: Annotated[Optional[str], typer.Option(help="whole-picture or only-masked (crop, upscale, paste).")] = None,
+    inpaint_area: Annotated[Optional[str], typer.Option(
+        help="whole-picture or only-masked (crop, upscale, paste).")] = None,
     padding: Annotated[Optional[int], typer.Option(help="Only masked: pixels around the mask (default 32).")] = None,
     masked_content: Annotated[Optional[str], typer.Option(
         help="original, fill, 'latent noise' or 'latent nothing'.")] = None,

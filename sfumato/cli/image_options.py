@@ -57,7 +57,8 @@ def image_fields(studio: Studio, options: ImageOptions, *, size_given: bool) -> 
     fields: dict[str, Any] = {
         "mask_blur": options.mask_blur, "inpaint_padding": options.padding, "masked_content": options.masked_content,
         "invert_mask": options.invert_mask or None, "resize_mode": options.resize_mode,
-        "inpaint_area": _AREAS.get(options.inpaint_area.lower(), options.inpaint_area) if options.inpaint_area else None,
+        "inpaint_area": _AREAS.get(options.inpaint_area.lower(), options.inpaint_area) if options.inpaint_area
+        else None,
     }
     if options.init_image is None:
         if options.mask is not None or options.outpaint is not None:

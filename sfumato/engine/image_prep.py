@@ -87,7 +87,8 @@ def prepare_images(recipe: Recipe, images: SourceImages) -> PreparedImages:
     mask = ImageOps.invert(images.mask) if recipe.invert_mask else images.mask
     if recipe.mask_blur > 0:
         mask = mask.filter(ImageFilter.GaussianBlur(recipe.mask_blur))
-    mask = _PROCESSOR.resize(mask, height=height, width=width, resize_mode=RESIZE_MODES[recipe.resize_mode]).convert("L")
+    mask = _PROCESSOR.resize(mask, height=height, width=width, resize_mode=RESIZE_MODES[recipe.resize_mode])
+    mask = mask.convert("L")  # the "fill" resize returns RGB
     crop = None
     work_init, work_mask = init, mask
     if recipe.inpaint_area == "only masked" and np.asarray(mask).any():

@@ -21,7 +21,8 @@ def _init_png(path: Path) -> Path:
     return path
 
 
-def test_paint_a_mask_and_inpaint(live_server: LiveServer, page, artifacts_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_paint_a_mask_and_inpaint(  # noqa: F811 (page is the imported fixture)
+        live_server: LiveServer, page, artifacts_dir: Path, tmp_path: Path) -> None:
     init = _init_png(tmp_path / "init.png")
     page.goto(live_server.url + "/")
     page.wait_for_selector("#model option[value='sfumato-tiny']", state="attached")
