@@ -77,6 +77,13 @@ def test_outpainting_keeps_the_original_region(home: Path, capsys: pytest.Captur
     after = np.asarray(Image.open(str(recipe["path"])), dtype=np.int16)
     np.testing.assert_array_equal(after[0:32, 16:48], np.asarray(Image.open(init), dtype=np.int16))
     assert np.abs(after[:, :16] - after[:, 16:17]).mean() > 0  # the margin was painted, not just stretched
+    # With the default mask blur (4 px) the seam is softened; beyond the blur's reach the original stays exact.
+    code, out, err = run(capsys, "generate", "a beach", "--init-image", str(init), "--outpaint", "left=16,down=8",
+                         "--steps", "4", "--json")
+    assert code == 0, err
+    blurred = np.asarray(Image.open(str(_recipe(out)["path"])), dtype=np.int16)
+    np.testing.assert_array_equal(blurred[0:18, 30:48], np.asarray(Image.open(init), dtype=np.int16)[0:18, 14:32])
+    assert np.abs(blurred[0:32, 16:48] - after[0:32, 16:48]).max() > 0  # the seam itself was blended
 
 
 def test_hires_fix_doubles_the_size_and_writes_a1111_keys(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
