@@ -17,6 +17,8 @@ textual inversions a prompt used). sfumato's own keys, written only when needed:
 Variation seed / Variation seed strength are A1111's; sfumato writes them whenever the recipe has a subseed
 (A1111 only when the strength is not 0), so a subseed kept at strength 0 survives the round trip.
 Seed resize from (`WxH`) is A1111's too.
+  img2img / inpainting / hires fix: A1111's Mask mode, Mask blur, Inpaint area, Masked area padding, Masked
+  content, Hires upscale / resize / steps / upscaler, and sfumato's Resize mode (see `_image_values`).
 Then `Recipe.extra` in order (A1111 fixed-slot keys such as `VAE hash` take their fixed slot, as in A1111),
 then `Version: sfumato-<version>` unless extra carries a `Version` (kept from another tool's text).
 """
@@ -65,6 +67,20 @@ _FIELD_KEYS: Final[Mapping[str, str]] = MappingProxyType({
     "Variation seed": "subseed", "Variation seed strength": "subseed_strength",
     "Mix prompt": "mix_prompt", "Mix factor": "mix_factor",
 })
+# img2img, inpainting and hires fix (issue #7): A1111's keys (Mask blur, Inpaint area, Masked area padding,
+# Masked content, Mask mode, Hires upscale/resize/steps/upscaler) and sfumato's `Resize mode`. Each is written
+# when the feature is on (as A1111 does) or when its value is not the default, so every Recipe round-trips.
+_IMAGE_FIELD_KEYS: Final[Mapping[str, str]] = MappingProxyType({
+    "Resize mode": "resize_mode", "Mask blur": "mask_blur", "Masked area padding": "inpaint_padding",
+    "Masked content": "masked_content", "Hires upscale": "hires_scale", "Hires steps": "hires_steps",
+    "Hires upscaler": "hires_upscaler",
+})
+# A1111 hires keys sfumato keeps in `extra`; written in A1111's slot, ahead of the modelled hires keys.
+_HIRES_EXTRA_KEYS: Final = ("Hires checkpoint", "Hires sampler", "Hires prompt", "Hires negative prompt",
+                            "Hires schedule type")
+_INPAINT_AREAS: Final[Mapping[str, str]] = MappingProxyType({"Whole picture": "whole picture",
+                                                             "Only masked": "only masked"})
+_MASK_MODES: Final[Mapping[str, bool]] = MappingProxyType({"Inpaint masked": False, "Inpaint not masked": True})
 _NOISE_SOURCES: Final[Mapping[str, str]] = MappingProxyType({"CPU": "cpu", "GPU": "device"})
 _SFUMATO_VERSION_PREFIX: Final = "sfumato-"
 
@@ -111,7 +127,7 @@ def _parameters(recipe: Recipe) -> dict[str, str | None]:
     lora_hashes = extra.get("Lora hashes", lora_hashes_of(recipe.adapters))
     ti_hashes = extra.get("TI hashes", ti_hashes_of(recipe.adapters))
     a1111 = _a1111_values(recipe)
-    ours = _sfumato_values(recipe, lora_hashes, ti_hashes)
+    ours = _sfumato_values(recipe, lora_hashes, ti_hashes) | _image_values(recipe)  # (both checked for clashes below)
     if "Lora hashes" in extra:
         ours.pop("Lora hashes")  # another tool's text put it among its own keys; write it there again
     if "TI hashes" in extra:
@@ -126,6 +142,9 @@ def _parameters(recipe: Recipe) -> dict[str, str | None]:
     params: dict[str, str | None] = dict.fromkeys(A1111_FIXED_KEYS)
     # dict.update keeps a key's first slot: as A1111's `{..., **extra_generation_params}`.
     params.update(a1111)
+    # A1111 writes Hires sampler / prompt / ... (kept in extra) just before the hires keys sfumato models.
+    params.update((key, value) for key, value in recipe.extra if key in _HIRES_EXTRA_KEYS)
+    params.update(_image_values(recipe))
     params.update(ours)
     params.update(_template_values(recipe))
     params.update(recipe.extra)
@@ -188,6 +207,45 @@ def _template_values(recipe: Recipe) -> dict[str, str | None]:
         "Theme": recipe.theme,
         "Theme hash": recipe.theme_hash,
     }
+
+
+def _image_values(recipe: Recipe) -> dict[str, str | None]:
+    """img2img / inpainting / hires keys (issue #7), in A1111's order; defaults left out unless the feature is on."""
+    defaults, masked, hires = Recipe.model_fields, recipe.mask_hash is not None, recipe.hires_upscaler is not None
+    only_masked = recipe.inpaint_area == "only masked"
+
+    def changed(field: str) -> bool:
+        return bool(getattr(recipe, field) != defaults[field].default)
+
+    resize = f"{recipe.hires_width}x{recipe.hires_height}"
+    has_resize = recipe.hires_width > 0 or recipe.hires_height > 0
+    return {
+        "Resize mode": recipe.resize_mode if changed("resize_mode") else None,
+        "Mask mode": "Inpaint not masked" if recipe.invert_mask else None,
+        "Mask blur": str(recipe.mask_blur) if (masked and recipe.mask_blur > 0) or changed("mask_blur") else None,
+        "Inpaint area": "Only masked" if only_masked else None,
+        "Masked area padding": str(recipe.inpaint_padding) if only_masked or changed("inpaint_padding") else None,
+        "Masked content": recipe.masked_content if changed("masked_content") else None,
+        "Hires upscale": str(recipe.hires_scale) if (hires and not has_resize) or changed("hires_scale") else None,
+        "Hires resize": resize if has_resize else None,
+        "Hires steps": str(recipe.hires_steps) if recipe.hires_steps else None,
+        "Hires upscaler": recipe.hires_upscaler,
+    }
+
+
+def _read_image_key(key: str, value: str, data: dict[str, Any]) -> bool:
+    """Read one img2img / inpainting / hires key into `data`; False when `key` is not one of them."""
+    if key in _IMAGE_FIELD_KEYS:
+        data[_IMAGE_FIELD_KEYS[key]] = value
+    elif key == "Inpaint area" and value in _INPAINT_AREAS:
+        data["inpaint_area"] = _INPAINT_AREAS[value]
+    elif key == "Mask mode" and value in _MASK_MODES:
+        data["invert_mask"] = _MASK_MODES[value]
+    elif key == "Hires resize" and (size := RE_IMAGESIZE.match(value)) is not None:
+        data["hires_width"], data["hires_height"] = size[1], size[2]
+    else:
+        return False
+    return True
 
 
 # --- adapters --------------------------------------------------------------------------------------------
@@ -383,6 +441,8 @@ def _read_known(key: str, value: str, data: dict[str, Any]) -> bool:
         data["noise_source"] = _NOISE_SOURCES[value]
     elif key == "Adapters":
         pass  # decoded once all keys are read: it needs the final prompt
+    elif _read_image_key(key, value, data):
+        pass
     else:
         # sfumato's own Version is rewritten on every save; another tool's Version is kept as written.
         return key == "Version" and value.startswith(_SFUMATO_VERSION_PREFIX)
@@ -395,6 +455,6 @@ def _lora_hashes_are_derived(params: dict[str, str], adapters: tuple[AdapterRef,
     for key, value in params.items():
         if key == "Lora hashes":
             return lora_hashes_of(adapters) == value
-        if key not in A1111_FIXED_KEYS and not _read_known(key, value, {}):
+        if key not in A1111_FIXED_KEYS and key not in _HIRES_EXTRA_KEYS and not _read_known(key, value, {}):
             return False
     return False

@@ -27,6 +27,10 @@ MAX_SEED = 2**32 - 1
 
 Dtype = Literal["fp32", "fp16", "bf16"]
 NoiseSource = Literal["cpu", "device"]
+# img2img / inpainting / hires fix (issue #7): A1111's choices, in sfumato's lower-case spelling.
+ResizeMode = Literal["just resize", "crop and resize", "resize and fill", "latent upscale"]
+InpaintArea = Literal["whole picture", "only masked"]
+MaskedContent = Literal["original", "fill", "latent noise", "latent nothing"]
 
 
 class AdapterRef(BaseModel):
@@ -95,6 +99,35 @@ class Recipe(BaseModel):
     mix_prompt: str | None = Field(default=None, description="A second prompt whose conditioning is mixed in.")
     mix_factor: float = Field(default=0.0, ge=0.0, le=1.0,
                               description="Share of mix_prompt's conditioning: 0 is prompt only, 1 mix_prompt only.")
+    # img2img, inpainting, outpainting and hires fix (issue #7). The init image and mask travel by hash
+    # (sha256 of their pixels); the library keeps the files under .inputs/, so a Recipe stays data.
+    resize_mode: ResizeMode = Field(default="just resize", description="How the init image is fitted to the size.")
+    mask_blur: int = Field(default=4, ge=0, le=64, description="Gaussian blur radius of the mask, in pixels.")
+    inpaint_area: InpaintArea = Field(
+        default="whole picture", description="'only masked' inpaints a crop around the mask at full size.")
+    inpaint_padding: int = Field(default=32, ge=0, le=1024, description="Pixels around the mask ('only masked').")
+    masked_content: MaskedContent = Field(default="original", description="What the masked area starts from.")
+    invert_mask: bool = Field(default=False,
+                              description="Inpaint what the mask leaves out (A1111 'Inpaint not masked').")
+    # Any A1111 name is kept (infotext from other tools names upscaler models); the engine refuses those it lacks.
+    hires_upscaler: str | None = Field(default=None, min_length=1,
+                                       description="Hires fix upscaler, e.g. 'Latent', 'Lanczos' (None: no hires fix).")
+    hires_scale: float = Field(default=2.0, ge=1.0, le=8.0, description="Hires fix: upscale by this factor...")
+    hires_width: int = Field(default=0, ge=0, le=8192, description="...or to this width (0: from the scale).")
+    hires_height: int = Field(default=0, ge=0, le=8192, description="...and/or this height (0: from the scale).")
+    hires_steps: int = Field(default=0, ge=0, le=150, description="Hires pass steps (0: as many as `steps`).")
+
+    def hires_size(self) -> tuple[int, int]:
+        """Hires fix target (issue #7), as A1111: `Hires resize` WxH (a 0 side keeps the aspect), else size x scale."""
+        width, height = self.width, self.height
+        if self.hires_width and self.hires_height:
+            target = (self.hires_width, self.hires_height)
+        elif self.hires_width or self.hires_height:
+            target = (self.hires_width or self.hires_height * width // height,
+                      self.hires_height or self.hires_width * height // width)
+        else:
+            target = (int(width * self.hires_scale), int(height * self.hires_scale))
+        return max(8, target[0] // 8 * 8), max(8, target[1] // 8 * 8)
 
     @field_validator("sampler", mode="before")
     @classmethod

@@ -17,6 +17,8 @@ import numpy as np
 from PIL import Image
 
 from sfumato.catalog import Catalog
+from sfumato.catalog.inputs import FOLDER as INPUTS_FOLDER
+from sfumato.catalog.inputs import InputImages
 from sfumato.engine.progress import CancelToken, ProgressFn
 from sfumato.errors import NotReproduced
 from sfumato.jobs import JobQueue, Worker
@@ -63,6 +65,8 @@ class Studio:
         self.jobs = jobs if jobs is not None else JobQueue.open(settings.home / "jobs.sqlite3")
         self._engine = engine
         self._workers: list[Worker] = []
+        # Init images and masks (issue #7), kept by hash in the library so a picture can be made again.
+        self.inputs = InputImages(catalog.root / INPUTS_FOLDER)
 
     @classmethod
     def open(cls, settings: Settings) -> Studio:
@@ -75,7 +79,7 @@ class Studio:
         if self._engine is None:
             from sfumato.engine.local import LocalEngine  # the one sanctioned late import: torch loads here
 
-            self._engine = LocalEngine(self.library)
+            self._engine = LocalEngine(self.library, images=self.inputs)
         return self._engine
 
     def start_worker(self) -> Worker:

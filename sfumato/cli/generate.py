@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from sfumato.cli.context import CliContext, err_console, out_console
+from sfumato.cli.image_options import ImageOptions, image_fields
 from sfumato.cli.progress import step_progress
 from sfumato.errors import BadInput, SfumatoError
 from sfumato.explore.grid_image import describe_sheet, sheet_or_none
@@ -103,8 +104,30 @@ def generate_command(
         help="How far towards the variation seed's noise: 0 (the seed's picture) to 1.")] = 0.0,
     seed_resize_from: Annotated[Optional[str], typer.Option(
         help="WIDTHxHEIGHT: draw the seed's noise at this size (A1111 'Seed resize from').")] = None,
+    # img2img, inpainting, outpainting, hires fix (issue #7): see cli/image_options.py
+    init_image: Annotated[Optional[Path], typer.Option(help="img2img: start from this picture.")] = None,
+    strength: Annotated[Optional[float], typer.Option(
+        help="Denoising strength 0-1 (img2img default 0.75, hires fix 0.7).")] = None,
+    mask: Annotated[Optional[Path], typer.Option(help="Inpaint: white = repaint (same size as --init-image).")] = None,
+    mask_blur: Annotated[Optional[int], typer.Option(help="Mask blur radius in pixels (default 4).")] = None,
+    inpaint_area: Annotated[Optional[str], typer.Option(
+        help="whole-picture or only-masked (crop, upscale, paste).")] = None,
+    padding: Annotated[Optional[int], typer.Option(help="Only masked: pixels around the mask (default 32).")] = None,
+    masked_content: Annotated[Optional[str], typer.Option(
+        help="original, fill, 'latent noise' or 'latent nothing'.")] = None,
+    invert_mask: Annotated[bool, typer.Option(help="Repaint what the mask leaves out.")] = False,
+    resize_mode: Annotated[Optional[str], typer.Option(
+        help="'just resize', 'crop and resize', 'resize and fill' or 'latent upscale'.")] = None,
+    outpaint: Annotated[Optional[str], typer.Option(
+        help="Extend --init-image, e.g. left=64,down=32 (multiples of 8).")] = None,
+    hires: Annotated[bool, typer.Option(help="Hires fix: a second img2img pass at a larger size.")] = False,
+    hires_upscaler: Annotated[Optional[str], typer.Option(
+        help="Latent (default), Latent (bicubic), ..., Lanczos, Nearest.")] = None,
+    hires_scale: Annotated[Optional[float], typer.Option(help="Hires fix: upscale by (default 2).")] = None,
+    hires_size: Annotated[Optional[str], typer.Option(help="Hires fix: WIDTHxHEIGHT instead of a scale.")] = None,
+    hires_steps: Annotated[Optional[int], typer.Option(help="Hires fix steps (default: --steps).")] = None,
 ) -> None:
-    """Make pictures from a prompt; prints the path of each picture written.
+    """Make pictures from a prompt (or an init image, mask or outpainting); prints the path of each picture.
 
     A prompt with {red|green|blue} variants or __wildcards__ is a template: each picture gets its own
     resolved prompt, drawn from its seed (random mode) or from every combination (--combinatorial).
@@ -123,6 +146,9 @@ def generate_command(
     }
     lines = read_prompts_file(from_file) if from_file is not None else [{"prompt": prompt}]
     studio = context.studio
+    images = ImageOptions(init_image, strength, mask, mask_blur, inpaint_area, padding, masked_content, invert_mask,
+                          resize_mode, outpaint, hires, hires_upscaler, hires_scale, hires_size, hires_steps)
+    common |= {k: v for k, v in image_fields(studio, images, size_given=size is not None).items() if v is not None}
     options = PromptOptions(styles=tuple(style or ()), theme=theme, wildcards=wildcards,
                             mode="combinatorial" if combinatorial else "random")
     recipes = [  # all validated (and templates expanded, issue #5) before any work

@@ -18,6 +18,10 @@ from sfumato.engine.composable import composable_unet
 from sfumato.engine.conditioning import PromptPlan, plan_prompt
 from sfumato.engine.devices import DevicePlan
 from sfumato.engine.embeddings import LibraryEmbeddings, check_recorded_embeddings, with_embeddings
+from sfumato.engine.hires import hires_pass
+from sfumato.engine.image_checks import check_images
+from sfumato.engine.image_passes import sample
+from sfumato.engine.image_prep import PreparedImages, SourceImages, prepare_images
 from sfumato.engine.model_cache import LoadedModel
 from sfumato.engine.noise import variation_latents
 from sfumato.engine.previews import X0Estimates
@@ -42,7 +46,15 @@ def check_recipe_for_model(recipe: Recipe, model: LoadedModel) -> None:
                 f"{field} must be a multiple of {factor} for {FAMILIES[model.family].label} models, got {value}",
                 field=field,
             )
-    if model.family is Family.SDXL_REFINER:
+    check_images(recipe)
+    if recipe.init_image_hash is not None and recipe.subseed is not None and recipe.subseed_strength > 0:
+        # TODO(#7): the img2img/inpaint pipelines draw their own noise; a variation needs it passed in.
+        raise RecipeError(
+            "subseed_strength: variation seeds work on pictures made from a prompt alone, not yet with an init "
+            f"image (got {recipe.subseed_strength}); use strength 0, or vary the seed",
+            field="subseed_strength",
+        )
+    if model.family is Family.SDXL_REFINER and recipe.init_image_hash is None:
         raise RecipeError(
             "model: an SDXL refiner only refines an existing picture (img2img); it cannot start from a prompt alone",
             field="model",
@@ -110,7 +122,7 @@ def _unapplied_adapters(recipe: Recipe, prompt: PromptPlan) -> tuple[str, ...]:
 
 def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch: int, *,
                    cancel: CancelToken | None = None, on_progress: ProgressFn | None = None,
-                   preview_every: int = 0) -> list[Picture]:
+                   preview_every: int = 0, prepared: PreparedImages | None = None) -> list[Picture]:
     """One batch of `recipe.batch_size` pictures; batch b starts at seed + b * batch_size."""
     pipe, size = model.pipe, recipe.batch_size
     seeds = [recipe.image_seed(batch * size + i) for i in range(size)]
@@ -135,16 +147,22 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
         )),
         "callback_on_step_end_tensor_inputs": ["latents", *prompt.tensor_inputs],
     }
-    if latents is not None:
-        arguments["latents"] = latents
     started = time.perf_counter()
     with torch.inference_mode(), composable_unet(pipe, prompt):
-        latents = pipe(**arguments).images  # (B, C, H/f, W/f)
+        # img2img / inpainting / hires fix (issue #7): the same arguments, through engine/image_passes.py.
+        # Variation latents only replace text-to-image noise (check_recipe_for_model refuses them with images).
+        first_pass = arguments if latents is None else {**arguments, "latents": latents}
+        latents = sample(pipe, first_pass, recipe, prepared)  # (B, C, H/f, W/f)
+        if recipe.hires_upscaler is not None:
+            latents = hires_pass(pipe, arguments, recipe, latents, base_scheduler_config=model.base_scheduler_config,
+                                 seeds=seeds)
         sampled = time.perf_counter()
         if on_progress is not None:
             on_progress(ProgressEvent("decode", batch, recipe.batch_count, recipe.steps, recipe.steps))
         pixels, warnings = decode_latents(pipe.vae, latents)
         images = pipe.image_processor.postprocess(pixels, output_type="pil")
+        if prepared is not None:
+            images = [prepared.paste_back(image) for image in images]  # unmasked pixels stay the init's
     warnings = (*prompt.schedule.warnings, *_unapplied_adapters(recipe, prompt), *warnings)
     timings = MappingProxyType({"sample_s": sampled - started, "decode_s": time.perf_counter() - sampled})
     return [
@@ -156,14 +174,16 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
 
 def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None = None,
              on_progress: ProgressFn | None = None, preview_every: int = 0,
-             embeddings: LibraryEmbeddings | None = None) -> list[Picture]:
+             embeddings: LibraryEmbeddings | None = None, images: SourceImages | None = None) -> list[Picture]:
     """All pictures of `recipe`: batch_count batches of batch_size, in seed order.
 
     `embeddings`: the textual inversions prompts may use; the ones used are recorded on each Picture's recipe.
+    `images` holds the init image and mask the recipe names by hash (the engine's caller reads them).
     """
     check_recipe_for_model(recipe, model)
     if embeddings is not None:
         check_recorded_embeddings(recipe, embeddings)
+    prepared = prepare_images(recipe, images) if images is not None else None
     # 1. Encode the prompts once for every batch, over the model calls the sampler will make.
     calls = count_model_calls(make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config),
                               recipe.steps)
@@ -176,5 +196,5 @@ def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None =
         if cancel is not None:
             cancel.raise_if_cancelled()
         pictures.extend(generate_batch(recipe, model, prompt, batch, cancel=cancel, on_progress=on_progress,
-                                       preview_every=preview_every))
+                                       preview_every=preview_every, prepared=prepared))
     return pictures

@@ -20,8 +20,10 @@ from diffusers import (
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     PNDMScheduler,
+    StableDiffusionInpaintPipeline,
     StableDiffusionPipeline,
     StableDiffusionXLImg2ImgPipeline,
+    StableDiffusionXLInpaintPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
 )
@@ -45,6 +47,7 @@ BIG_G_WIDTH: Final = 64
 PROJECTION_DIM: Final = 32
 TIME_EMBED_DIM: Final = 8  # per SDXL micro-conditioning number (256 in the real model)
 SAMPLE_SIZE: Final = 32  # latents; x VAE factor 2 = 64 px images
+INPAINT_IN_CHANNELS: Final = 9  # inpainting UNets: 4 noisy latents + 4 masked-picture latents + 1 mask
 
 Layout = Literal["sd", "sdxl", "refiner"]
 SchedulerName = Literal["pndm", "ddim", "euler", "euler_a"]
@@ -223,4 +226,19 @@ def _sdxl_pipeline(family: Family, shape: TinyShape) -> DiffusionPipeline:
         pipe = StableDiffusionXLImg2ImgPipeline(**parts, requires_aesthetics_score=True)
     else:
         pipe = StableDiffusionXLPipeline(**parts)
+    return pipe
+
+
+def build_tiny_inpainting_pipeline(family: Family, *, seed: int = 0) -> DiffusionPipeline:
+    """`family`'s tiny pipeline with a 9-channel UNet (latents + masked-picture latents + mask) in its inpaint class.
+
+    The layout of dedicated inpainting checkpoints (sd-v1-5-inpainting, SDXL inpainting 0.1).
+    """
+    base = build_tiny_pipeline(family, seed=seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1)
+        unet = UNet2DConditionModel.from_config(base.unet.config, in_channels=INPAINT_IN_CHANNELS)
+    inpaint_class = StableDiffusionXLInpaintPipeline if TINY_SHAPES[family].layout != "sd" else \
+        StableDiffusionInpaintPipeline
+    pipe: DiffusionPipeline = inpaint_class.from_pipe(base, unet=unet)
     return pipe

@@ -2,7 +2,7 @@
 the `info` JSON string A1111 returns. Pure functions; the routes live in `a1111_routes.py`.
 
 Unknown JSON keys are ignored (as A1111's pydantic v1 models do). Fields A1111 has but sfumato cannot honour
-(hires fix, tiling, face restoration, scripts) are refused with a 422 when switched on,
+(tiling, face restoration, scripts) are refused with a 422 when switched on,
 never silently dropped; fields that change nothing here (eta, s_churn, ...) are accepted.
 """
 
@@ -94,7 +94,7 @@ class Txt2ImgRequest(BaseModel):
 def refuse_unsupported(request: Txt2ImgRequest) -> None:
     """Raise for A1111 features that would change the picture and that sfumato does not have."""
     switched_on = {
-        "enable_hr": bool(request.enable_hr), "tiling": bool(request.tiling),
+        "tiling": bool(request.tiling),
         "restore_faces": bool(request.restore_faces),
         "script_name": bool(request.script_name),
         "alwayson_scripts": bool(other_scripts(request.alwayson_scripts)),  # Dynamic Prompts is understood

@@ -22,11 +22,14 @@ from sfumato.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES, SCHEDULE_TYPE_
 from sfumato.server.a1111 import Txt2ImgRequest, info_json, recipe_fields, refuse_unsupported, with_infotext
 from sfumato.server.a1111_dynamic import template_mode
 from sfumato.server.a1111_embeddings import embeddings_response
+from sfumato.server.a1111_images import hires_fields
 from sfumato.server.deps import LimitsDep, StudioDep
 from sfumato.server.pngs import decode_base64_image, read_picture_bytes, text_chunks
-from sfumato.studio import Studio
 from sfumato.prompt.request import PromptOptions, recipes_for
 from sfumato.prompt.styles import load_styles
+from sfumato.recipe import Recipe
+from sfumato.server.limits import Limits
+from sfumato.studio import Studio
 
 router = APIRouter(prefix="/sdapi/v1", tags=["A1111 API"])
 
@@ -74,23 +77,36 @@ async def txt2img(payload: Txt2ImgRequest, request: Request, studio: StudioDep, 
     payload = with_infotext(payload)
     refuse_unsupported(payload)
     fields = recipe_fields(payload, _state(request).options())
+    fields |= hires_fields(payload)  # enable_hr (issue #7)
     # Styles, then dynamic prompts in random mode, as A1111 with the sd-dynamic-prompts extension (issue #5):
     # a template becomes one job per picture, each with its resolved prompt.
-    options = PromptOptions(styles=tuple(payload.styles or ()), mode=template_mode(payload.alwayson_scripts))
-    recipes = recipes_for(fields, options, home=studio.settings.home, new_recipe=studio.new_recipe)
-    limits.check_count(len(recipes))
-    jobs = [studio.jobs.submit(limits.check(recipe), requested_by="sdapi", save=bool(payload.save_images))
-            for recipe in recipes]
-    files: list[bytes] = []
-    for index, job in enumerate(jobs):
-        jobs[index] = job = await anyio.to_thread.run_sync(studio.jobs.wait, job.id)  # never wait on the loop
-        if job.state is JobState.FAILED:
-            raise JobFailed(f"txt2img: {job.error}")
-        files.extend(_job_files(studio, job))
+    recipes = template_recipes(studio, limits, payload, fields)
+    jobs, files = await run_recipes(studio, recipes, save=bool(payload.save_images), what="txt2img")
     pictures = [(meta.recipe, meta.infotext or "") for meta in map(read_picture_bytes, files)]
     images = [base64.b64encode(data).decode() for data in files] if payload.send_images else []
     info = info_json(recipes[0], pictures, styles=payload.styles or [], started=jobs[0].started_at or jobs[0].created_at)
     return Txt2ImgResponse(images=images, parameters=payload.model_dump(), info=info)
+
+
+def template_recipes(studio: Studio, limits: Limits, payload: Txt2ImgRequest, fields: dict[str, Any]) -> list[Recipe]:
+    """Styles, then dynamic prompts, as A1111 with the sd-dynamic-prompts extension (issue #5): a template
+    becomes one Recipe per picture, each with its resolved prompt; every one is checked against the limits."""
+    options = PromptOptions(styles=tuple(payload.styles or ()), mode=template_mode(payload.alwayson_scripts))
+    recipes = recipes_for(fields, options, home=studio.settings.home, new_recipe=studio.new_recipe)
+    limits.check_count(len(recipes))
+    return [limits.check(recipe) for recipe in recipes]
+
+
+async def run_recipes(studio: Studio, recipes: list[Recipe], *, save: bool, what: str) -> tuple[list[Job], list[bytes]]:
+    """Queue every recipe (the one queue), wait for each off the event loop, and return the jobs and their PNGs."""
+    jobs = [studio.jobs.submit(recipe, requested_by="sdapi", save=save) for recipe in recipes]
+    files: list[bytes] = []
+    for index, job in enumerate(jobs):
+        jobs[index] = job = await anyio.to_thread.run_sync(studio.jobs.wait, job.id)  # never wait on the loop
+        if job.state is JobState.FAILED:
+            raise JobFailed(f"{what}: {job.error}")
+        files.extend(_job_files(studio, job))
+    return jobs, files
 
 
 def _job_files(studio: Studio, job: Job) -> list[bytes]:

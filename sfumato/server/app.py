@@ -17,10 +17,12 @@ from fastapi.staticfiles import StaticFiles
 from sfumato import __version__
 from sfumato.errors import SfumatoError
 from sfumato.server.a1111_routes import A1111State
+from sfumato.server.a1111_img2img import router as a1111_img2img_router
 from sfumato.server.a1111_routes import router as a1111_router
 from sfumato.server.guard import BodyLimit, TokenGuard
 from sfumato.server.limits import Limits
 from sfumato.server.native_explore import router as explore_router
+from sfumato.server.native_inputs import router as inputs_router
 from sfumato.server.native_jobs import router as jobs_router
 from sfumato.server.native_library import router as library_router
 from sfumato.settings import Settings
@@ -57,6 +59,8 @@ def create_app(settings: Settings, *, token: str | None = None, limits: Limits |
     app.include_router(library_router)
     app.include_router(a1111_router)
     app.include_router(explore_router)  # grids and walks (issue #7)
+    app.include_router(a1111_img2img_router)
+    app.include_router(inputs_router)
     folder = web_folder()
     app.mount("/static", StaticFiles(directory=folder), name="static")
 

@@ -43,6 +43,10 @@ class Limits:
             ("steps", recipe.steps, self.max_steps), ("batch_size", recipe.batch_size, self.max_batch_size),
             ("batch_count", recipe.batch_count, self.max_batch_count),
         )
+        if recipe.hires_upscaler is not None:  # hires fix (issue #7): the second pass's size and steps count too
+            hires_width, hires_height = recipe.hires_size()
+            ceilings += (("hires_width", hires_width, self.max_side), ("hires_height", hires_height, self.max_side),
+                         ("hires_steps", recipe.hires_steps, self.max_steps))
         for field, value, ceiling in ceilings:
             if value > ceiling:
                 raise LimitExceeded(f"{field}: this server allows at most {ceiling}, got {value}", field=field)

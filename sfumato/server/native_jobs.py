@@ -17,6 +17,7 @@ from sfumato.errors import RecipeError
 from sfumato.prompt.request import PromptOptions, recipes_for
 from sfumato.prompt.themes import themes_folder
 from sfumato.recipe import Recipe
+from sfumato.server.native_inputs import job_image_fields
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 JOB_ID = Path(pattern=r"^[0-9a-f]{16}$", description="A job id (16 hex characters).")
@@ -40,6 +41,10 @@ class JobRequest(BaseModel):
     priority: int = Field(default=0, ge=-100, le=100, description="Higher runs first.")
     collection: str = Field(default="unsorted", description="Library collection the pictures go to.")
     requested_by: str = Field(default="api", pattern=r"^[a-z0-9_-]{1,32}$", description="Who asked: api, web, ...")
+    # img2img / inpainting / outpainting (issue #7): inline images, kept in the library by hash.
+    init_image: str | None = Field(default=None, description="img2img init picture, base64 (or upload to /api/inputs).")
+    mask: str | None = Field(default=None, description="Inpainting mask, base64; white = repaint.")
+    outpaint: str | None = Field(default=None, description="Extend the init picture, e.g. 'left=64,down=32'.")
 
 
 @router.post("/jobs", status_code=status.HTTP_201_CREATED)
@@ -60,11 +65,14 @@ def submit_jobs(request: JobRequest, studio: StudioDep, limits: LimitsDep) -> li
 
 def _recipes(request: JobRequest, studio: StudioDep, limits: LimitsDep) -> list[Recipe]:
     # Theme, styles and template expansion happen here, once, at the edge (sfumato/prompt/request.py).
+    fields = dict(request.recipe)
+    fields |= job_image_fields(studio, fields, init_image=request.init_image, mask=request.mask,
+                               outpaint=request.outpaint)
     validate_collection(request.collection)
     theme = None if request.theme is None else str(themes_folder(studio.settings.home) / request.theme)
     options = PromptOptions(styles=tuple(request.styles), theme=theme,
                             mode="combinatorial" if request.combinatorial else "random")
-    recipes = recipes_for(request.recipe, options, home=studio.settings.home, new_recipe=studio.new_recipe)
+    recipes = recipes_for(fields, options, home=studio.settings.home, new_recipe=studio.new_recipe)
     limits.check_count(len(recipes))
     return [limits.check(recipe) for recipe in recipes]
 

@@ -219,7 +219,9 @@ function setUpDrop() {
     depth = 0;
     overlay.hidden = true;
     const file = e.dataTransfer?.files?.[0];
-    if (file) readRecipe(file);
+    // On the Image tab's canvas a dropped picture becomes the init picture (image.js); elsewhere its recipe is read.
+    if (file && e.target instanceof Element && e.target.closest("#image-stage")) loadInitPicture(file);
+    else if (file) readRecipe(file);
   });
 }
 

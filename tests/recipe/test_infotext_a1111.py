@@ -51,9 +51,10 @@ def test_a1111_example_to_recipe() -> None:
         AdapterRef(name="easynegative", kind="embedding", hash="c74b4e810b03"),  # from TI hashes
     )
     assert [key for key, _ in recipe.extra] == [
-        "Hires sampler", "Hires prompt", "Hires schedule type", "Hires resize", "Hires steps", "Hires upscaler",
-        "Lora hashes", "TI hashes", "Emphasis", "Version",
+        "Hires sampler", "Hires prompt", "Hires schedule type", "TI hashes", "Emphasis", "Version",
     ]
+    assert (recipe.hires_width, recipe.hires_height, recipe.hires_steps) == (1024, 1536, 15)
+    assert recipe.hires_upscaler == "4x-UltraSharp"
     assert recipe.extra_dict()["Hires prompt"] == "hires version, sharp"
 
 
@@ -179,11 +180,12 @@ def test_unknown_keys_of_other_tools_are_kept_in_order() -> None:
     )
     recipe = recipe_from_infotext(text)
     assert recipe.extra == (
-        ("ADetailer model", "face_yolov8n.pt"), ("ADetailer confidence", "0.3"), ("Hires upscale", "1.5"),
+        ("ADetailer model", "face_yolov8n.pt"), ("ADetailer confidence", "0.3"),
         ("Civitai resources", '[{"type":"lora"}]'), ("Version", "f2.0.1v1.10.1"),
     )
     assert recipe.prompt_template == "1girl, {red|blue} hair"  # sd-dynamic-prompts' key is a field (issue #5)
     assert recipe.clip_skip == 2
+    assert recipe.hires_scale == 1.5  # a Recipe field since issue #7
     assert recipe_from_infotext(recipe_to_infotext(recipe)) == recipe
 
 

@@ -28,6 +28,9 @@ INTERPRETED_KEYS = frozenset({
     *A1111_FIXED_KEYS, "Lora hashes", "TI hashes", "Adapters", "Exact prompt", "Exact negative prompt", "Model sha256",
     "Device", "Dtype", "Batch size", "Batch count", "Mask hash", "Schema version", "Version", "User",
     "Prompt", "Negative prompt", "Template", "Negative Template", "Theme", "Theme hash", "Mix prompt", "Mix factor",
+    # img2img, inpainting, hires fix (issue #7)
+    "Resize mode", "Mask mode", "Mask blur", "Inpaint area", "Masked area padding", "Masked content",
+    "Hires upscale", "Hires resize", "Hires steps", "Hires upscaler",
 })
 
 # Characters that stress the format: separators, quotes, escapes, line ends, non-Latin-1, A1111 tag syntax.
@@ -96,6 +99,7 @@ def recipes(draw: st.DrawFn) -> Recipe:
         "theme": draw(st.one_of(st.none(), SHORT)),
         "theme_hash": draw(st.one_of(st.none(), st.from_regex(r"\A[0-9a-f]{12}\Z"), TEXT)),
         **_variation_fields(draw),
+        **draw(image_fields()),
     })
 
 
@@ -114,6 +118,28 @@ def _variation_fields(draw: st.DrawFn) -> dict[str, Any]:
     return {"subseed": subseed, "subseed_strength": strength, "mix_prompt": mix_prompt, "mix_factor": factor,
             "seed_resize_from_width": None if resize is None else resize[0],
             "seed_resize_from_height": None if resize is None else resize[1]}
+
+
+@st.composite
+def image_fields(draw: st.DrawFn) -> dict[str, Any]:
+    """img2img / inpainting / hires fields (issue #7), mostly at their defaults as real recipes are."""
+    if draw(st.booleans()):
+        return {}
+    return {
+        "init_image_hash": draw(st.one_of(st.none(), st.from_regex(r"\A[0-9a-f]{64}\Z"))),
+        "mask_hash": draw(st.one_of(st.none(), st.from_regex(r"\A[0-9a-f]{64}\Z"))),
+        "resize_mode": draw(st.sampled_from(["just resize", "crop and resize", "resize and fill", "latent upscale"])),
+        "mask_blur": draw(st.sampled_from([4, 0, 64, 7])),
+        "inpaint_area": draw(st.sampled_from(["whole picture", "only masked"])),
+        "inpaint_padding": draw(st.sampled_from([32, 0, 1024, 5])),
+        "masked_content": draw(st.sampled_from(["original", "fill", "latent noise", "latent nothing"])),
+        "invert_mask": draw(st.booleans()),
+        "hires_upscaler": draw(st.one_of(st.none(), st.sampled_from(["Latent", "Lanczos", "4x-UltraSharp"]), SHORT)),
+        "hires_scale": draw(st.one_of(st.just(2.0), st.floats(1, 8, allow_nan=False))),
+        "hires_width": draw(st.sampled_from([0, 0, 1024, 8])),
+        "hires_height": draw(st.sampled_from([0, 0, 1536, 8])),
+        "hires_steps": draw(st.sampled_from([0, 0, 15, 150])),
+    }
 
 
 @given(recipes())

@@ -58,9 +58,9 @@ def test_wrong_types_get_422_naming_the_field_and_unsupported_features_are_refus
     with live_server.client() as client:
         wrong = client.post("/sdapi/v1/txt2img", json={"steps": "twenty", "width": 64})
         assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == ["body", "steps"]
-        hires = client.post("/sdapi/v1/txt2img", json={"enable_hr": True, "width": 64, "height": 64})
-        assert hires.status_code == 422 and hires.json()["error"] == "RecipeError"
-        assert "enable_hr" in hires.json()["detail"]
+        tiled = client.post("/sdapi/v1/txt2img", json={"tiling": True, "width": 64, "height": 64})
+        assert tiled.status_code == 422 and tiled.json()["error"] == "RecipeError"
+        assert "tiling" in tiled.json()["detail"]
         big = client.post("/sdapi/v1/txt2img", json={"width": 4096, "height": 64})
         assert big.status_code == 422 and "at most 512" in big.json()["detail"]
         bad_model = client.post("/sdapi/v1/options", json={"sd_model_checkpoint": "no-such-model"})

@@ -1,0 +1,69 @@
+"""Hires fix on the built-in tiny model: target sizes as A1111 computes them, every upscaler, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from sfumato.engine.hires import UPSCALERS
+from sfumato.errors import RecipeError
+from sfumato.recipe import recipe_from
+from sfumato.server.a1111_images import LATENT_UPSCALE_MODES, PIXEL_UPSCALERS
+from sfumato.settings import Settings
+from sfumato.studio import Studio
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    opened = Studio.open(Settings(home=tmp_path_factory.mktemp("hires-home")))
+    yield opened
+    opened.close()
+
+
+@pytest.mark.parametrize(("fields", "size"), [
+    ({}, (128, 96)),
+    ({"hires_scale": 1.5}, (96, 72)),
+    ({"hires_scale": 1.3}, (80, 56)),  # int(64 * 1.3) = 83 -> 80, int(48 * 1.3) = 62 -> 56
+    ({"hires_width": 256}, (256, 192)),  # one side given: the other keeps the aspect ratio
+    ({"hires_height": 96}, (128, 96)),
+    ({"hires_width": 80, "hires_height": 40}, (80, 40)),
+])
+def test_hires_size(fields: dict[str, object], size: tuple[int, int]) -> None:
+    recipe = recipe_from({"width": 64, "height": 48, "hires_upscaler": "Latent", **fields})
+    assert recipe.hires_size() == size
+
+
+def test_the_servers_upscaler_names_are_the_engines() -> None:
+    assert set(UPSCALERS) == {*LATENT_UPSCALE_MODES, *PIXEL_UPSCALERS}
+
+
+def _run(studio: Studio, **fields: object) -> np.ndarray:
+    recipe = studio.new_recipe({"prompt": "a lighthouse", "seed": 4, "steps": 3, "width": 32, "height": 32,
+                                "denoising_strength": 0.6, **fields})
+    return np.asarray(studio.engine.run(recipe)[0].image, dtype=np.int16)
+
+
+def test_every_upscaler_makes_the_larger_picture(studio: Studio) -> None:
+    pictures = {name: _run(studio, hires_upscaler=name, hires_steps=2) for name in UPSCALERS}
+    assert all(picture.shape == (64, 64, 3) for picture in pictures.values())
+    # Latent and pixel upscaling start the second pass from different places.
+    assert np.abs(pictures["Latent"] - pictures["Lanczos"]).max() > 0
+    np.testing.assert_array_equal(pictures["None"], pictures["Lanczos"])  # A1111's "None" is a Lanczos resize
+
+
+def test_hires_steps_and_strength_change_the_second_pass(studio: Studio) -> None:
+    base = _run(studio, hires_upscaler="Latent")
+    assert np.abs(base - _run(studio, hires_upscaler="Latent", hires_steps=5)).max() > 0
+    assert np.abs(base - _run(studio, hires_upscaler="Latent", denoising_strength=0.9)).max() > 0
+    np.testing.assert_array_equal(base, _run(studio, hires_upscaler="Latent"))
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"hires_upscaler": "4x-UltraSharp"}, "hires_upscaler: sfumato has no upscaler '4x-UltraSharp'"),
+    ({"hires_upscaler": "Latent", "denoising_strength": None}, "denoising_strength: the hires fix needs"),
+])
+def test_hires_refusals(studio: Studio, fields: dict[str, object], message: str) -> None:
+    with pytest.raises(RecipeError, match=message):
+        _run(studio, **fields)
