@@ -99,9 +99,14 @@ def count_model_calls(scheduler: Any, steps: int) -> int:
 
 
 def _unapplied_adapters(recipe: Recipe, prompt: PromptPlan) -> tuple[str, ...]:
-    names = {a.name for a in recipe.adapters} | {tag.name for tag in prompt.schedule.adapters}
-    # TODO(#8): load LoRAs and embeddings; until then say so on every picture rather than drop them quietly.
-    return tuple(f"adapter {name!r} was not applied: LoRA loading is not implemented yet" for name in sorted(names))
+    # LoRAs are applied from Recipe.adapters (engine/lora.py); the edge turns prompt tags into adapters, so a
+    # tag left over is from a Recipe built by hand or a picture made before LoRAs were applied.
+    given = {a.name for a in recipe.adapters}
+    tags = sorted({tag.name for tag in prompt.schedule.adapters if tag.kind == "lora"} - given)
+    # TODO(#8): embeddings; until then say so on every picture rather than drop them quietly.
+    others = sorted(a.name for a in recipe.adapters if a.kind != "lora")
+    return (*(f"prompt tag <lora:{name}> was not applied: it is not among the recipe's adapters" for name in tags),
+            *(f"adapter {name!r} was not applied: embedding loading is not implemented yet" for name in others))
 
 
 def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch: int, *,

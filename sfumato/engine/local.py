@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from sfumato.engine.devices import DevicePlan, DeviceProbe, DeviceRequest, plan_device, probe_devices
 from sfumato.engine.generate import generate
+from sfumato.engine.lora import apply_loras, resolve_loras
 from sfumato.engine.model_cache import LoadedModel, ModelCache
 from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
 from sfumato.engine.samplers import make_scheduler
@@ -44,8 +47,11 @@ class LocalEngine:
         make_scheduler(recipe.sampler, recipe.schedule_type, {})
         try:
             model = self.load(recipe, on_progress=on_progress)
-            return generate(recipe, model=model, cancel=cancel, on_progress=on_progress,
-                            preview_every=preview_every)
+            loras, notes = resolve_loras(recipe, self.library, model.family)
+            apply_loras(model.pipe, model.loras, loras, family=model.family)
+            pictures = generate(recipe, model=model, cancel=cancel, on_progress=on_progress,
+                                preview_every=preview_every)
+            return [replace(p, warnings=(*p.warnings, *notes)) for p in pictures] if notes else pictures
         except torch.OutOfMemoryError as error:
             self.cache.clear()
             raise OutOfMemory(

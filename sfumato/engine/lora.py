@@ -1,0 +1,117 @@
+"""LoRA adapters on a loaded pipeline: diffusers' load_lora_weights (one adapter per file) and set_adapters.
+
+Files stay loaded in the pipeline between recipes, so running the same LoRA again costs nothing; a recipe
+that does not use a loaded LoRA leaves it inactive, and one without LoRAs disables them all (base weights
+bit-identical). diffusers converts kohya/A1111 and LoCon files to peft itself; nothing is converted here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from sfumato.errors import RecipeError
+from sfumato.models.families import Family
+from sfumato.models.library import ModelKind, ModelLibrary
+from sfumato.models.lora_files import LoraInfo, family_mismatch, identify_lora
+from sfumato.recipe import Recipe
+
+MAX_LOADED: Final = 8  # files kept in one pipeline; the least recently used inactive one is deleted beyond this
+# Model families whose text encoder diffusers cannot take a LoRA into (the embedded model's MiniLM is a BERT).
+UNET_ONLY: Final = frozenset({Family.SFUMATO_EMOJI})
+
+
+@dataclass(frozen=True)
+class LoraFile:
+    """One LoRA of a recipe, found in the library and checked against the model."""
+
+    name: str  # as the recipe names it
+    path: Path
+    adapter_name: str  # the peft adapter name: from the file's sha256, so a changed file is loaded anew
+    weight: float
+    info: LoraInfo
+
+
+@dataclass
+class LoadedLoras:
+    """The LoRA files loaded into one pipeline (adapter name -> file), least recently used first."""
+
+    files: dict[str, Path] = field(default_factory=dict)
+    is_broken: bool = False  # a load failed half-way: the pipeline must be rebuilt before it is used again
+
+
+def resolve_loras(recipe: Recipe, library: ModelLibrary, family: Family) -> tuple[list[LoraFile], list[str]]:
+    """The recipe's LoRA files, and warnings (a file that changed since its hash was recorded).
+
+    Raises ModelNotFound for a missing file, RecipeError for a file of another family or an unloadable type.
+    """
+    files: list[LoraFile] = []
+    warnings: list[str] = []
+    for adapter in (a for a in recipe.adapters if a.kind == "lora"):
+        entry = library.find(adapter.name, ModelKind.LORA, with_hashes=True)
+        assert entry.path is not None and entry.hashes is not None  # LoRAs are always files
+        info = identify_lora(entry.path)
+        where = f"adapters: LoRA {adapter.name!r} ({entry.path.name})"
+        if not info.is_loadable:
+            raise RecipeError(f"{where} is a {info.label} file; sfumato applies LoRA and LoCon files only "
+                              "(diffusers converts no LoHa/LoKr for Stable Diffusion)", field="adapters")
+        if (why := family_mismatch(info, family)) is not None:
+            raise RecipeError(f"{where} cannot be applied to model {recipe.model!r}: {why}", field="adapters")
+        if family in UNET_ONLY and info.has_text_encoder:
+            warnings.append(f"LoRA {adapter.name!r}: its text-encoder layers were not applied "
+                            f"({family.value} models take LoRAs on the UNet only)")
+        if adapter.hash is not None and adapter.hash != entry.hashes.lora_hash:
+            warnings.append(f"LoRA {adapter.name!r} changed since the recipe was made "
+                            f"(hash {entry.hashes.lora_hash}, recipe says {adapter.hash})")
+        files.append(LoraFile(adapter.name, entry.path, f"lora_{entry.hashes.sha256[:16]}", adapter.weight, info))
+    return files, warnings
+
+
+def apply_loras(pipe: Any, loaded: LoadedLoras, files: list[LoraFile], *, family: Family) -> None:
+    """Make exactly `files` active on `pipe` at their weights; load the ones not loaded yet."""
+    weights: dict[str, float] = {}
+    for lora in files:  # the same file twice adds up, as A1111 applies each tag
+        weights[lora.adapter_name] = weights.get(lora.adapter_name, 0.0) + lora.weight
+    for lora in files:
+        if lora.adapter_name in loaded.files:
+            loaded.files[lora.adapter_name] = loaded.files.pop(lora.adapter_name)  # most recently used last
+            continue
+        _evict(pipe, loaded, keep=weights.keys())
+        _load(pipe, loaded, lora, family)
+    if weights:
+        pipe.enable_lora()
+        pipe.set_adapters(list(weights), list(weights.values()))
+    elif loaded.files:
+        pipe.disable_lora()
+
+
+def _load(pipe: Any, loaded: LoadedLoras, lora: LoraFile, family: Family) -> None:
+    try:
+        if family in UNET_ONLY:
+            state, alphas = pipe.lora_state_dict(str(lora.path), unet_config=pipe.unet.config)
+            pipe.load_lora_into_unet(_unet_part(state), alphas, pipe.unet, adapter_name=lora.adapter_name,
+                                     _pipeline=pipe)
+        else:
+            pipe.load_lora_weights(str(lora.path), adapter_name=lora.adapter_name)
+    except (ValueError, RuntimeError, KeyError) as error:
+        loaded.is_broken = True
+        raise RecipeError(
+            f"adapters: LoRA {lora.name!r} ({lora.path.name}, {lora.info.evidence}) does not fit this model: {error}",
+            field="adapters",
+        ) from error
+    loaded.files[lora.adapter_name] = lora.path
+
+
+def _unet_part(state: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in state.items() if key.startswith("unet.")}
+
+
+def _evict(pipe: Any, loaded: LoadedLoras, *, keep: Any) -> None:
+    while len(loaded.files) >= MAX_LOADED:
+        oldest = next((name for name in loaded.files if name not in keep), None)
+        if oldest is None:
+            return
+        pipe.delete_adapters(oldest)
+        del loaded.files[oldest]
