@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import torch
 from safetensors.torch import save_file
 
+from sfumato.models.families import Family
 from sfumato.models.ldm_layout import unet_to_original
+from sfumato.models.tiny import build_tiny_pipeline
 
 Layout = Literal["kohya", "locon", "peft", "loha"]
 # What kohya's default LoRA network targets: attention and feed-forward linears, projections, CLIP attention/MLP.
@@ -85,3 +87,22 @@ def save_lora(tensors: dict[str, torch.Tensor], path: Path, *, metadata: dict[st
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
     return path
+
+
+KOHYA_SD1: Final = {"ss_base_model_version": "sd_v1", "ss_network_module": "networks.lora"}
+
+
+def lora_home(root: Path) -> Path:
+    """A sfumato home with a tiny SDXL model and LoRAs in A1111's and ComfyUI's folders:
+    ink (kohya SD1, with text encoder), styles/locon (LoCon), peft (diffusers layout, models/loras), loha, xl (SDXL).
+    """
+    sd1 = build_tiny_pipeline(Family.SD1)  # the same module layout as the built-in sfumato-tiny
+    sdxl = build_tiny_pipeline(Family.SDXL, seed=1)
+    sdxl.save_pretrained(root / "models" / "Stable-diffusion" / "tiny-xl")
+    loras = root / "models" / "Lora"
+    save_lora(build_lora(sd1, "kohya", seed=1), loras / "ink.safetensors", metadata=KOHYA_SD1)
+    save_lora(build_lora(sd1, "locon", seed=2, text_encoder=False), loras / "styles" / "locon.safetensors")
+    save_lora(build_lora(sd1, "peft", seed=3), root / "models" / "loras" / "peft.safetensors")
+    save_lora(build_lora(sd1, "loha", seed=4), loras / "loha.safetensors")
+    save_lora(build_lora(sdxl, "kohya", seed=5), loras / "xl.safetensors")
+    return root
