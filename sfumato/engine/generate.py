@@ -16,6 +16,7 @@ import torch
 
 from sfumato.engine.conditioning import PromptPlan, plan_prompt
 from sfumato.engine.devices import DevicePlan
+from sfumato.engine.lora import split_weight_warnings
 from sfumato.engine.model_cache import LoadedModel
 from sfumato.engine.previews import X0Estimates
 from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
@@ -106,6 +107,7 @@ def _unapplied_adapters(recipe: Recipe, prompt: PromptPlan) -> tuple[str, ...]:
     # TODO(#8): embeddings; until then say so on every picture rather than drop them quietly.
     others = sorted(a.name for a in recipe.adapters if a.kind != "lora")
     return (*(f"prompt tag <lora:{name}> was not applied: it is not among the recipe's adapters" for name in tags),
+            *split_weight_warnings(prompt.schedule.adapters),
             *(f"adapter {name!r} was not applied: embedding loading is not implemented yet" for name in others))
 
 

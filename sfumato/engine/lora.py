@@ -7,7 +7,7 @@ bit-identical). diffusers converts kohya/A1111 and LoCon files to peft itself; n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -16,6 +16,7 @@ from sfumato.errors import RecipeError
 from sfumato.models.families import Family
 from sfumato.models.library import ModelKind, ModelLibrary
 from sfumato.models.lora_files import LoraInfo, family_mismatch, identify_lora
+from sfumato.prompt.parse import AdapterTag
 from sfumato.recipe import Recipe
 
 MAX_LOADED: Final = 8  # files kept in one pipeline; the least recently used inactive one is deleted beyond this
@@ -115,3 +116,15 @@ def _evict(pipe: Any, loaded: LoadedLoras, *, keep: Any) -> None:
             return
         pipe.delete_adapters(oldest)
         del loaded.files[oldest]
+
+
+def split_weight_warnings(tags: Iterable[AdapterTag]) -> tuple[str, ...]:
+    """A1111's `<lora:NAME:TE:UNET>` (or `unet=`, `dyn=`): parts the Recipe cannot record yet, said, not dropped."""
+    warnings = []
+    for tag in tags:
+        positional = [item for item in tag.items if "=" not in item]
+        extra = positional[2:] + [item for item in tag.items if item.startswith(("unet=", "dyn="))]
+        if tag.kind == "lora" and extra:
+            warnings.append(f"<lora:{':'.join(tag.items)}>: {', '.join(extra)} not applied; the LoRA ran at "
+                            f"weight {tag.weight:g} on the UNet and text encoders alike")
+    return tuple(warnings)

@@ -151,3 +151,12 @@ def family_mismatch(info: LoraInfo, model_family: Family) -> str | None:
         return None
     return (f"it was made for {FAMILIES[info.family].label} ({info.family.value}) and the model is "
             f"{FAMILIES[model_family].label} ({model_family.value})")
+
+
+def read_lora_metadata(path: Path) -> dict[str, str]:
+    """The file's safetensors metadata (kohya's ss_* training settings), as A1111's /sdapi/v1/loras shows it."""
+    try:
+        with safe_open(str(path), framework="numpy") as file:
+            return dict(file.metadata() or {})
+    except (SafetensorError, OSError):
+        return {}  # unreadable files are listed with their error by the library; no metadata to show

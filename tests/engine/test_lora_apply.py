@@ -123,3 +123,11 @@ def test_a_hand_built_recipe_with_only_a_tag_says_the_tag_was_not_applied(studio
     recipe = studio.new_recipe({"prompt": "a cat", "seed": 1, "steps": 2}).replace(prompt="a cat <lora:ink:1>")
     (picture,) = studio.engine.run(recipe)
     assert any("<lora:ink>" in warning for warning in picture.warnings)
+
+
+def test_a1111_separate_unet_weight_is_reported_not_dropped(studio: Studio) -> None:
+    recipe = studio.new_recipe({"prompt": "a cat <lora:ink:1:0.5>", "seed": 1, "steps": 2, "width": 64,
+                                "height": 64})
+    assert [(a.name, a.weight) for a in recipe.adapters] == [("ink", 1.0)]
+    (picture,) = studio.engine.run(recipe)
+    assert any("<lora:ink:1:0.5>: 0.5 not applied" in warning for warning in picture.warnings)
