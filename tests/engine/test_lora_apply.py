@@ -131,3 +131,23 @@ def test_a1111_separate_unet_weight_is_reported_not_dropped(studio: Studio) -> N
     assert [(a.name, a.weight) for a in recipe.adapters] == [("ink", 1.0)]
     (picture,) = studio.engine.run(recipe)
     assert any("<lora:ink:1:0.5>: 0.5 not applied" in warning for warning in picture.warnings)
+
+
+def test_least_recently_used_files_are_unloaded_beyond_the_limit(studio: Studio,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import sfumato.engine.lora as lora_module
+
+    monkeypatch.setattr(lora_module, "MAX_LOADED", 2)
+    ink = _pixels(studio, "a cow <lora:ink:1>")
+    _pixels(studio, "a cow <lora:locon:1>")
+    _pixels(studio, "a cow <lora:peft:1>")
+    loaded = studio.engine.cache.loaded  # type: ignore[attr-defined]
+    assert sorted(path.name for path in loaded.loras.files.values()) == ["locon.safetensors", "peft.safetensors"]
+    assert np.array_equal(_pixels(studio, "a cow <lora:ink:1>"), ink)  # loaded again, the same pixels
+
+
+def test_a_lora_file_changed_since_the_recipe_is_noted(studio: Studio) -> None:
+    recipe = studio.new_recipe({"prompt": "a cat <lora:ink:1>", "seed": 1, "steps": 2, "width": 64, "height": 64})
+    stale = recipe.replace(adapters=[recipe.adapters[0].model_copy(update={"hash": "000000000000"})])
+    (picture,) = studio.engine.run(stale)
+    assert any("'ink' changed since the recipe was made" in warning for warning in picture.warnings)
