@@ -7,6 +7,7 @@ bit-identical). diffusers converts kohya/A1111 and LoCon files to peft itself; n
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,12 +91,16 @@ def apply_loras(pipe: Any, loaded: LoadedLoras, files: list[LoraFile], *, family
 
 def _load(pipe: Any, loaded: LoadedLoras, lora: LoraFile, family: Family) -> None:
     try:
-        if family in UNET_ONLY:
-            state, alphas = pipe.lora_state_dict(str(lora.path), unet_config=pipe.unet.config)
-            pipe.load_lora_into_unet(_unet_part(state), alphas, pipe.unet, adapter_name=lora.adapter_name,
-                                     _pipeline=pipe)
-        else:
-            pipe.load_lora_weights(str(lora.path), adapter_name=lora.adapter_name)
+        with warnings.catch_warnings():
+            # peft warns on every adapter after the first; several adapters per model is what we want here.
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            if family in UNET_ONLY or not lora.info.has_text_encoder:
+                # The UNet part alone (diffusers' own conversion), so no "no text-encoder keys" warning either.
+                state, alphas = pipe.lora_state_dict(str(lora.path), unet_config=pipe.unet.config)
+                pipe.load_lora_into_unet(_unet_part(state), alphas, pipe.unet, adapter_name=lora.adapter_name,
+                                         _pipeline=pipe)
+            else:
+                pipe.load_lora_weights(str(lora.path), adapter_name=lora.adapter_name)
     except (ValueError, RuntimeError, KeyError) as error:
         loaded.is_broken = True
         raise RecipeError(
