@@ -32,8 +32,9 @@ class LoraFile:
     name: str  # as the recipe names it
     path: Path
     adapter_name: str  # the peft adapter name: from the file's sha256, so a changed file is loaded anew
-    weight: float
+    weight: float  # the text encoders' weight, and the UNet's unless unet_weight says otherwise
     info: LoraInfo
+    unet_weight: float | None = None
 
 
 @dataclass
@@ -67,15 +68,18 @@ def resolve_loras(recipe: Recipe, library: ModelLibrary, family: Family) -> tupl
         if adapter.hash is not None and adapter.hash != entry.hashes.lora_hash:
             warnings.append(f"LoRA {adapter.name!r} changed since the recipe was made "
                             f"(hash {entry.hashes.lora_hash}, recipe says {adapter.hash})")
-        files.append(LoraFile(adapter.name, entry.path, f"lora_{entry.hashes.sha256[:16]}", adapter.weight, info))
+        files.append(LoraFile(adapter.name, entry.path, f"lora_{entry.hashes.sha256[:16]}", adapter.weight, info,
+                              adapter.unet_weight))
     return files, warnings
 
 
 def apply_loras(pipe: Any, loaded: LoadedLoras, files: list[LoraFile], *, family: Family) -> None:
     """Make exactly `files` active on `pipe` at their weights; load the ones not loaded yet."""
-    weights: dict[str, float] = {}
+    weights: dict[str, tuple[float, float]] = {}  # adapter -> (text encoders, UNet)
     for lora in files:  # the same file twice adds up, as A1111 applies each tag
-        weights[lora.adapter_name] = weights.get(lora.adapter_name, 0.0) + lora.weight
+        text, unet = weights.get(lora.adapter_name, (0.0, 0.0))
+        unet_weight = lora.weight if lora.unet_weight is None else lora.unet_weight
+        weights[lora.adapter_name] = (text + lora.weight, unet + unet_weight)
     for lora in files:
         if lora.adapter_name in loaded.files:
             loaded.files[lora.adapter_name] = loaded.files.pop(lora.adapter_name)  # most recently used last
@@ -84,9 +88,17 @@ def apply_loras(pipe: Any, loaded: LoadedLoras, files: list[LoraFile], *, family
         _load(pipe, loaded, lora, family)
     if weights:
         pipe.enable_lora()
-        pipe.set_adapters(list(weights), list(weights.values()))
+        pipe.set_adapters(list(weights), [_part_weights(pipe, text, unet) for text, unet in weights.values()])
     elif loaded.files:
         pipe.disable_lora()
+
+
+def _part_weights(pipe: Any, text: float, unet: float) -> float | dict[str, float]:
+    """One weight, or diffusers' per-component weights when A1111's <lora:NAME:TE:UNET> sets them apart."""
+    if text == unet:
+        return text
+    encoders = ("text_encoder", "text_encoder_2")
+    return {"unet": unet, **{name: text for name in encoders if getattr(pipe, name, None) is not None}}
 
 
 def _load(pipe: Any, loaded: LoadedLoras, lora: LoraFile, family: Family) -> None:
@@ -124,12 +136,12 @@ def _evict(pipe: Any, loaded: LoadedLoras, *, keep: Any) -> None:
 
 
 def split_weight_warnings(tags: Iterable[AdapterTag]) -> tuple[str, ...]:
-    """A1111's `<lora:NAME:TE:UNET>` (or `unet=`, `dyn=`): parts the Recipe cannot record yet, said, not dropped."""
+    """A1111's `<lora:NAME:TE:UNET:DYN>` and `unet=`/`dyn=`: parts the Recipe cannot record, said, not dropped."""
     warnings = []
     for tag in tags:
         positional = [item for item in tag.items if "=" not in item]
-        extra = positional[2:] + [item for item in tag.items if item.startswith(("unet=", "dyn="))]
+        extra = positional[3:] + [item for item in tag.items if item.startswith(("unet=", "dyn="))]
         if tag.kind == "lora" and extra:
-            warnings.append(f"<lora:{':'.join(tag.items)}>: {', '.join(extra)} not applied; the LoRA ran at "
-                            f"weight {tag.weight:g} on the UNet and text encoders alike")
+            warnings.append(f"<lora:{':'.join(tag.items)}>: {', '.join(extra)} not applied (write the UNet "
+                            "weight as the third item: <lora:NAME:TE:UNET>)")
     return tuple(warnings)

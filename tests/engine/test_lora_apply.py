@@ -125,12 +125,21 @@ def test_a_hand_built_recipe_with_only_a_tag_says_the_tag_was_not_applied(studio
     assert any("<lora:ink>" in warning for warning in picture.warnings)
 
 
-def test_a1111_separate_unet_weight_is_reported_not_dropped(studio: Studio) -> None:
-    recipe = studio.new_recipe({"prompt": "a cat <lora:ink:1:0.5>", "seed": 1, "steps": 2, "width": 64,
+def test_a1111_separate_text_encoder_and_unet_weights(studio: Studio, home: Path) -> None:
+    recipe = studio.new_recipe({"prompt": "a cat <lora:ink:1:0.25>", "seed": 1, "steps": 3, "width": 64,
                                 "height": 64})
-    assert [(a.name, a.weight) for a in recipe.adapters] == [("ink", 1.0)]
+    assert [(a.name, a.weight, a.unet_weight) for a in recipe.adapters] == [("ink", 1.0, 0.25)]
     (picture,) = studio.engine.run(recipe)
-    assert any("<lora:ink:1:0.5>: 0.5 not applied" in warning for warning in picture.warnings)
+    ours = np.asarray(picture.image, dtype=np.int16)
+    direct = LocalEngine(studio.library, probe=studio.engine.probe).load(recipe)  # type: ignore[attr-defined]
+    direct.pipe.load_lora_weights(str(home / "models/Lora/ink.safetensors"), adapter_name="by_hand")
+    direct.pipe.set_adapters(["by_hand"], [{"unet": 0.25, "text_encoder": 1.0}])
+    np.testing.assert_array_equal(ours, np.asarray(generate(recipe, model=direct)[0].image, dtype=np.int16))
+    same = _pixels(studio, "a cat <lora:ink:1>", seed=1)
+    assert np.abs(ours - same).max() > 0
+    assert np.array_equal(_pixels(studio, "a cat <lora:ink:1:1>", seed=1), same)
+    (odd,) = studio.engine.run(recipe.replace(prompt="a cat <lora:ink:1:0.25:8>"))
+    assert any("8 not applied" in warning for warning in odd.warnings)
 
 
 def test_least_recently_used_files_are_unloaded_beyond_the_limit(studio: Studio,
