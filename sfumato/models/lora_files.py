@@ -121,9 +121,10 @@ def _format(keys: tuple[str, ...], shapes: Mapping[str, tuple[int, ...]]) -> Lor
 def _family(keys: tuple[str, ...], shapes: Mapping[str, tuple[int, ...]],
             metadata: Mapping[str, str]) -> tuple[Family | None, str]:
     """The base family, and why: sfumato's metadata, kohya/ModelSpec metadata, key names, then tensor widths."""
-    named = metadata.get(FAMILY_METADATA_KEY)
-    if named in {f.value for f in Family}:
-        return LORA_FAMILY[Family(named)], f"{FAMILY_METADATA_KEY}={named!r} metadata"
+    # sfumato's trainer writes its own family names (sfumato-emoji, ...) where kohya's values have none.
+    for key in (FAMILY_METADATA_KEY, "ss_base_model_version"):
+        if (named := metadata.get(key)) in {f.value for f in Family}:
+            return LORA_FAMILY[Family(named)], f"{key}={named!r} metadata"
     for key, prefix, family in _METADATA_PREFIXES:
         if metadata.get(key, "").lower().startswith(prefix):
             return family, f"{key}={metadata[key]!r} metadata"

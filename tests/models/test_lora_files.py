@@ -30,6 +30,7 @@ def pipes() -> dict[Family, object]:
     (Family.SDXL, "kohya", None, LoraFormat.KOHYA, Family.SDXL),  # lora_te2_ keys
     (Family.SDXL, "peft", None, LoraFormat.PEFT, Family.SDXL),  # text_encoder_2 keys
     (Family.SD1, "kohya", {"sfumato_family": "sfumato-tiny"}, LoraFormat.KOHYA, Family.SD1),
+    (Family.SD1, "kohya", {"ss_base_model_version": "sfumato-emoji"}, LoraFormat.KOHYA, Family.SFUMATO_EMOJI),
 ])
 def test_format_and_family_from_the_header(pipes: dict[Family, object], tmp_path: Path, family: Family,
                                            layout: str, metadata: dict[str, str] | None,
