@@ -5,7 +5,8 @@ A1111 keys used: Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model has
 Clip skip (only > 1), Init image hash, RNG (`CPU` for noise_source "cpu"; absent or `GPU` means "device"),
 Lora hashes ("name: hash" for LoRA adapters with a hash), TI hashes (the same for embedding adapters: the
 textual inversions a prompt used). sfumato's own keys, written only when needed:
-  Adapters               every adapter as "kind:name:weight[:hash]" (`%`, `:`, `,` in name/hash %-escaped), or
+  Adapters               every adapter as "kind:name:weight[:hash]" (`%`, `:`, `,` in name/hash %-escaped;
+                         weight "TE/UNET" when a LoRA's UNet weight differs), or
                          "none"; written when the `<lora:NAME:WEIGHT>` tags in the prompt (with Lora hashes)
                          do not already give exactly `Recipe.adapters`. Absent -> adapters come from those tags.
   Exact prompt / Exact negative prompt   the prompt as typed, when A1111's line format would alter it
@@ -41,7 +42,7 @@ from sfumato.recipe import SCHEMA_VERSION, AdapterRef, Recipe, recipe_from
 RE_PARAM: Final = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 RE_IMAGESIZE: Final = re.compile(r"^(\d+)x(\d+)$")
 # A1111's extra-network tag: <lora:NAME>, <lora:NAME:WEIGHT>, <lora:NAME:TE:UNET>, ...
-RE_LORA_TAG: Final = re.compile(r"<lora:([^:>]+)(?::([^:>]*))?(?::[^>]*)?>")
+RE_LORA_TAG: Final = re.compile(r"<lora:([^:>]+)(?::([^:>]*))?(?::([^:>]*))?(?::[^>]*)?>")
 _RE_ESCAPED: Final = re.compile(r"%(25|3A|2C)")
 
 # create_infotext's dict literal, in order; keys from extra_generation_params that are listed here keep this slot.
@@ -272,7 +273,9 @@ def adapters_from_prompt(prompt: str, lora_hashes: str | None) -> tuple[AdapterR
         if name in found:
             continue
         try:
-            found[name] = AdapterRef(name=name, weight=float(weight), hash=hashes.get(_alias(name)))
+            # A1111's third item is the UNet's weight (<lora:NAME:TE:UNET>); kept only where it differs.
+            unet = None if match[3] is None or float(match[3]) == float(weight) else float(match[3])
+            found[name] = AdapterRef(name=name, weight=float(weight), hash=hashes.get(_alias(name)), unet_weight=unet)
         except (ValueError, ValidationError):
             continue  # a tag A1111 would read with options we do not model: not an adapter we can name
     return tuple(found.values())
@@ -320,7 +323,8 @@ def encode_adapters(adapters: Iterable[AdapterRef]) -> str:
     """sfumato's `Adapters` value: "kind:name:weight[:hash], ..." or "none"."""
     entries = []
     for adapter in adapters:
-        entry = f"{adapter.kind}:{_escape(adapter.name)}:{adapter.weight!r}"
+        weight = repr(adapter.weight) if adapter.unet_weight is None else f"{adapter.weight!r}/{adapter.unet_weight!r}"
+        entry = f"{adapter.kind}:{_escape(adapter.name)}:{weight}"
         entries.append(entry if adapter.hash is None else f"{entry}:{_escape(adapter.hash)}")
     return ", ".join(entries) or "none"
 
@@ -337,7 +341,10 @@ def decode_adapters(value: str) -> tuple[AdapterRef, ...]:
                 f"adapters: infotext 'Adapters' entry must be 'kind:name:weight[:hash]', got {entry!r}",
                 field="adapters",
             )
-        data: dict[str, Any] = {"kind": parts[0], "name": _unescape(parts[1]), "weight": parts[2]}
+        weight, _, unet_weight = parts[2].partition("/")  # "TE/UNET" when the parts differ
+        data: dict[str, Any] = {"kind": parts[0], "name": _unescape(parts[1]), "weight": weight}
+        if unet_weight:
+            data["unet_weight"] = unet_weight
         if len(parts) == 4:
             data["hash"] = _unescape(parts[3])
         try:

@@ -42,6 +42,9 @@ class AdapterRef(BaseModel):
     weight: float = Field(default=1.0, ge=-10.0, le=10.0)
     kind: Literal["lora", "embedding"] = "lora"
     hash: str | None = Field(default=None, description="First 12 hex of the file's sha256 (A1111 'Lora hashes').")
+    # LoRA per-part weights (issue #8): A1111's <lora:NAME:TE:UNET>; `weight` is then the text encoders' weight.
+    unet_weight: float | None = Field(default=None, ge=-10.0, le=10.0,
+                                      description="The UNet's weight when it differs from `weight` (LoRA only).")
 
 
 class Recipe(BaseModel):

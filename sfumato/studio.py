@@ -25,6 +25,7 @@ from sfumato.jobs import JobQueue, Worker
 from sfumato.models.families import FAMILIES
 from sfumato.models.hashing import HashCache
 from sfumato.models.library import ModelEntry, ModelLibrary
+from sfumato.models.lora_refs import with_prompt_loras
 from sfumato.picture import Picture
 from sfumato.picture_file import read_metadata, write_picture
 from sfumato.recipe import MAX_SEED, Recipe, recipe_from
@@ -123,7 +124,9 @@ class Studio:
             given["seed"] = secrets.randbelow(MAX_SEED + 1)
         if given.get("subseed") == -1:  # a variation seed of -1 is a fresh random one too (A1111)
             given["subseed"] = secrets.randbelow(MAX_SEED + 1)
-        return self.with_model_hashes(recipe_from({**given, "model": entry.name}), entry)
+        # LoRA tags in the prompt become adapters with their hashes here, at the edge (models/lora_refs.py).
+        recipe = with_prompt_loras(recipe_from({**given, "model": entry.name}), self.library)
+        return self.with_model_hashes(recipe, entry)
 
     def with_model_hashes(self, recipe: Recipe, entry: ModelEntry | None = None) -> Recipe:
         # The entry in hand is hashed directly: looking it up again would rescan every model folder.

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from sfumato.cli.context import CliContext, out_console
 from sfumato.cli.progress import byte_progress
+from sfumato.errors import BadInput
 from sfumato.models.library import ModelEntry, ModelKind
 
 models_app = typer.Typer(help="Find, identify, hash and convert models.", no_args_is_help=True)
@@ -86,3 +87,26 @@ def convert_command(
 
     written = convert_to_safetensors(file, output)
     out_console().print(str(written))
+
+
+def _lora_weight(value: str) -> tuple[str, float]:
+    name, _, weight = value.rpartition(":") if ":" in value else (value, "", "1")
+    try:
+        return name, float(weight)
+    except ValueError:
+        raise BadInput(f"--lora: must be NAME or NAME:WEIGHT such as ink:0.8, got {value!r}") from None
+
+
+@models_app.command("fuse")
+def fuse_command(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="The model to fuse into (name, file name or short hash).")],
+    lora: Annotated[list[str], typer.Option("--lora", help="A LoRA and its weight, NAME:0.8; repeat for several.")],
+    name: Annotated[str, typer.Option("--name", help="Name of the new model in the library.")],
+) -> None:
+    """Fuse LoRAs into a model for good, as a new model in the library (prints its path)."""
+    from sfumato.engine.fuse import fuse_loras  # torch loads here, only for this command
+
+    context: CliContext = ctx.obj
+    loras = [_lora_weight(value) for value in lora]
+    out_console().print(str(fuse_loras(context.studio.library, model, loras, name=name)))

@@ -22,6 +22,7 @@ from sfumato.engine.hires import hires_pass
 from sfumato.engine.image_checks import check_images
 from sfumato.engine.image_passes import sample
 from sfumato.engine.image_prep import PreparedImages, SourceImages, prepare_images
+from sfumato.engine.lora import split_weight_warnings
 from sfumato.engine.model_cache import LoadedModel
 from sfumato.engine.noise import variation_latents
 from sfumato.engine.previews import X0Estimates
@@ -115,9 +116,13 @@ def count_model_calls(scheduler: Any, steps: int) -> int:
 
 
 def _unapplied_adapters(recipe: Recipe, prompt: PromptPlan) -> tuple[str, ...]:
-    names = {a.name for a in recipe.adapters if a.kind != "embedding"} | {tag.name for tag in prompt.schedule.adapters}
-    # TODO(#8): load LoRAs and embeddings; until then say so on every picture rather than drop them quietly.
-    return tuple(f"adapter {name!r} was not applied: LoRA loading is not implemented yet" for name in sorted(names))
+    # LoRAs are applied from Recipe.adapters (engine/lora.py) and embeddings from the prompt's words
+    # (engine/embeddings.py); the edge turns prompt tags into adapters, so a tag left over is from a Recipe
+    # built by hand or a picture made before LoRAs were applied.
+    given = {a.name for a in recipe.adapters}
+    tags = sorted({tag.name for tag in prompt.schedule.adapters if tag.kind == "lora"} - given)
+    return (*(f"prompt tag <lora:{name}> was not applied: it is not among the recipe's adapters" for name in tags),
+            *split_weight_warnings(prompt.schedule.adapters))
 
 
 def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch: int, *,

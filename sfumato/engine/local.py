@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from sfumato.engine.devices import DevicePlan, DeviceProbe, DeviceRequest, plan_device, probe_devices
@@ -9,6 +11,7 @@ from sfumato.engine.embeddings import library_embeddings
 from sfumato.engine.generate import generate
 from sfumato.engine.image_checks import check_images
 from sfumato.engine.image_prep import ImageSource, SourceImages, load_source_images
+from sfumato.engine.lora import apply_loras, resolve_loras
 from sfumato.engine.model_cache import LoadedModel, ModelCache
 from sfumato.engine.progress import CancelToken, ProgressEvent, ProgressFn
 from sfumato.engine.samplers import make_scheduler
@@ -53,8 +56,12 @@ class LocalEngine:
         images = self._source_images(recipe)
         try:
             model = self.load(recipe, on_progress=on_progress)
-            return generate(recipe, model=model, cancel=cancel, on_progress=on_progress,
-                            preview_every=preview_every, embeddings=library_embeddings(self.library), images=images)
+            loras, notes = resolve_loras(recipe, self.library, model.family)
+            apply_loras(model.pipe, model.loras, loras, family=model.family)
+            pictures = generate(recipe, model=model, cancel=cancel, on_progress=on_progress,
+                                preview_every=preview_every, embeddings=library_embeddings(self.library),
+                                images=images)
+            return [replace(p, warnings=(*p.warnings, *notes)) for p in pictures] if notes else pictures
         except torch.OutOfMemoryError as error:
             self.cache.clear()
             raise OutOfMemory(

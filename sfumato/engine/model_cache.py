@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from sfumato.engine.devices import DevicePlan, apply_plan
+from sfumato.engine.lora import LoadedLoras
 from sfumato.models.families import Family
 from sfumato.models.library import ModelEntry
 
@@ -25,6 +26,7 @@ class LoadedModel:
     plan: DevicePlan
     base_scheduler_config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     load_seconds: float = 0.0
+    loras: LoadedLoras = field(default_factory=LoadedLoras)  # LoRA files loaded into this pipeline
 
     @property
     def family(self) -> Family:
@@ -62,7 +64,7 @@ class ModelCache:
     def get(self, entry: ModelEntry, plan: DevicePlan) -> LoadedModel:
         current = self._loaded
         if current is not None and current.entry.path == entry.path and current.entry.name == entry.name \
-                and current.plan == plan:
+                and current.plan == plan and not current.loras.is_broken:
             return current
         self.clear()
         started = time.perf_counter()

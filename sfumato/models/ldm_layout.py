@@ -16,9 +16,10 @@ from typing import Final, Literal
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.configuration_utils import ConfigMixin
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import Tensor
 
+from sfumato.atomic_write import atomic_write_bytes
 from sfumato.errors import UnknownArchitecture
 from sfumato.models.families import Family
 
@@ -217,7 +218,8 @@ def save_single_file(
     header = {"format": "pt", **(metadata or {})}
     header[CONFIG_METADATA_KEY] = json.dumps(sfumato_config(pipe, family), sort_keys=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(to_original_state_dict(pipe, family), str(path), metadata=header)
+    # Atomic: a crash never leaves half a model where the library would find it.
+    atomic_write_bytes(path, save(to_original_state_dict(pipe, family), metadata=header))
     return path
 
 

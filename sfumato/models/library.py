@@ -6,7 +6,7 @@ Folders follow A1111's layout (and ComfyUI's names for the same): `models/Stable
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -121,6 +121,27 @@ def _embedding_entry(path: Path, name: str) -> ModelEntry:
     return ModelEntry(name, path, ModelKind.EMBEDDING, info.family, describe(info), size)
 
 
+def _identify_lora(path: Path, name: str) -> ModelEntry:
+    # Header only, like checkpoints; LoHa/LoKr and non-LoRA files get a visible reason instead of a family.
+    from sfumato.models.lora_files import identify_lora
+
+    size = path.stat().st_size if path.is_file() else 0
+    try:
+        found = identify_lora(path)
+    except SfumatoError as error:
+        return ModelEntry(name, path, ModelKind.LORA, None, "", size, error=error.message)
+    refused = None if found.is_loadable else f"a {found.label} file; diffusers loads LoRA and LoCon files only"
+    return ModelEntry(name, path, ModelKind.LORA, found.family, found.evidence, size, error=refused)
+
+
+# How each kind of file is identified from its header (kinds not listed are only named and sized).
+_IDENTIFY: Final[Mapping[ModelKind, Callable[[Path, str], ModelEntry]]] = MappingProxyType({
+    ModelKind.CHECKPOINT: _identify_checkpoint,
+    ModelKind.LORA: _identify_lora,
+    ModelKind.EMBEDDING: _embedding_entry,
+})
+
+
 class ModelLibrary:
     """Scans model roots; looks entries up by name, title or short hash."""
 
@@ -142,9 +163,9 @@ class ModelLibrary:
                     continue
                 seen.add(path.resolve())
                 name = _entry_name(path, folder)
+                identify_entry = _IDENTIFY.get(kind)
                 entry = (
-                    _identify_checkpoint(path, name) if kind is ModelKind.CHECKPOINT
-                    else _embedding_entry(path, name) if kind is ModelKind.EMBEDDING
+                    identify_entry(path, name) if identify_entry is not None
                     else ModelEntry(name, path, kind, None, "", path.stat().st_size if path.is_file() else 0)
                 )
                 entries.append(self._with_hashes(entry, compute=with_hashes, on_progress=on_progress))

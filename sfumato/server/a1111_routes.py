@@ -18,6 +18,7 @@ from sfumato.errors import SfumatoError
 from sfumato.infotext import parse_infotext
 from sfumato.jobs import Job, JobState
 from sfumato.models.library import ModelKind
+from sfumato.models.lora_files import read_lora_metadata
 from sfumato.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES, SCHEDULE_TYPE_ALIASES, SCHEDULE_TYPE_NAMES
 from sfumato.server.a1111 import Txt2ImgRequest, info_json, recipe_fields, refuse_unsupported, with_infotext
 from sfumato.server.a1111_dynamic import template_mode
@@ -172,7 +173,8 @@ def schedulers() -> list[dict[str, Any]]:
 
 @router.get("/loras")
 def loras(studio: StudioDep) -> list[dict[str, Any]]:
-    return [{"name": e.name, "alias": e.name, "path": str(e.path), "metadata": {}}
+    return [{"name": e.name, "alias": e.name, "path": str(e.path),
+             "metadata": read_lora_metadata(e.path) if e.path is not None and e.path.is_file() else {}}
             for e in studio.library.scan(ModelKind.LORA)]
 
 

@@ -1,0 +1,68 @@
+"""Fuse LoRAs into a model for good: diffusers' fuse_lora, then a new model file in the library's checkpoint folder.
+
+The result is an ordinary model: identified from its tensors, loadable like any other, and its pictures equal
+(to float tolerance) the unfused model's with the same LoRAs at the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sfumato.engine.devices import DevicePlan
+from sfumato.engine.lora import UNET_ONLY, LoadedLoras, apply_loras, resolve_loras
+from sfumato.engine.model_cache import load_model
+from sfumato.errors import BadInput, UnknownArchitecture
+from sfumato.models.emoji_model import read_emoji_config, save_emoji_model
+from sfumato.models.families import Family
+from sfumato.models.ldm_layout import TEXT_ENCODERS, save_single_file
+from sfumato.models.library import ModelEntry, ModelKind, ModelLibrary
+from sfumato.recipe import AdapterRef, recipe_from
+
+FUSED_METADATA_KEY = "sfumato_fused"  # what went into a fused model: base, its sha256, each LoRA with weight and hash
+
+
+def fuse_loras(library: ModelLibrary, model: str, loras: Sequence[tuple[str, float]], *, name: str) -> Path:
+    """Write `model` with `loras` (name, weight) fused in as `<checkpoints>/<name>.safetensors`; returns its path.
+
+    Raises ModelNotFound / RecipeError as generating with those LoRAs would, BadInput when `name` is taken.
+    """
+    entry = library.hashed(library.find(model, with_hashes=False))
+    if entry.family is None:
+        raise UnknownArchitecture(f"model {model!r} cannot be loaded: {entry.error}")
+    dest = library.folders(ModelKind.CHECKPOINT)[0] / f"{name}.safetensors"
+    if dest.exists() or any(e.name == name for e in library.scan(ModelKind.CHECKPOINT)):
+        raise BadInput(f"--name: a model named {name!r} already exists ({dest}); choose another name")
+    adapters = tuple(AdapterRef(name=lora, weight=weight) for lora, weight in loras)
+    recipe = recipe_from({"model": entry.name, "adapters": adapters})
+    files, _ = resolve_loras(recipe, library, entry.family)
+    # fp32 on the CPU: fusing adds small products to every weight, which fp16 would round away.
+    pipe = load_model(entry, DevicePlan(device=torch.device("cpu"), dtype=torch.float32))
+    apply_loras(pipe, LoadedLoras(), files, family=entry.family)
+    components = ["unet"] if entry.family in UNET_ONLY else None  # None: every component the LoRAs touch
+    pipe.fuse_lora(adapter_names=[f.adapter_name for f in files],
+                   **({"components": components} if components else {}))
+    pipe.unload_lora_weights()  # the LoRA layers go; the fused base weights stay
+    record = {
+        "base": entry.name, "base_sha256": entry.hashes.sha256 if entry.hashes else None,
+        "loras": [{"name": f.name, "weight": f.weight, "file": f.path.name} for f in files],
+    }
+    return _save(pipe, entry, dest, record)
+
+
+def _save(pipe: Any, entry: ModelEntry, dest: Path, record: dict[str, Any]) -> Path:
+    family = entry.family
+    assert family is not None
+    if family is Family.SFUMATO_EMOJI:
+        assert entry.path is not None
+        config = read_emoji_config(entry.path)
+        save_emoji_model(dest, unet=pipe.unet, vae=pipe.vae, scheduler_config=config["scheduler"],
+                         max_tokens=int(config["text_encoder"]["max_tokens"]), extra={"fused": record})
+        return dest
+    if family not in TEXT_ENCODERS:
+        raise UnknownArchitecture(f"model {entry.name!r}: {family.value} models cannot be saved as one file yet")
+    return save_single_file(pipe, family, dest, metadata={FUSED_METADATA_KEY: json.dumps(record, sort_keys=True)})
