@@ -52,7 +52,8 @@ def _sample_saver(context: CliContext, plan: EmbeddingPlan, sampler: str) -> Any
             recipe = recipe_from({
                 "model": plan.base, "prompt": sample.prompt, "seed": sample.seed, "steps": plan.sample_steps,
                 "guidance_scale": plan.sample_guidance, "width": plan.resolution, "height": plan.resolution,
-                "sampler": sampler, "device": sample.device, "adapters": [AdapterRef(name=plan.token, kind="embedding")],
+                "sampler": sampler, "device": sample.device,
+                "adapters": [AdapterRef(name=plan.token, kind="embedding")],
             })
             context.studio.save(Picture(sample.image, recipe, BatchPosition(sample.seed, 1, 0)), collection=plan.name)
 

@@ -190,3 +190,12 @@ def test_the_embedded_model_and_templates_without_the_token_are_refused(tmp_path
         check_family(Family.SFUMATO_EMOJI, "sfumato-emoji")
     with pytest.raises(BadInput, match=r"template_lines: every template line needs \[name\].*'a photo'"):
         embedding_plan(tmp_path, template_lines=("a photo",))
+
+
+def test_bf16_trains_fp32_vectors(tmp_path: Path) -> None:
+    result = train_embedding(embedding_plan(make_dataset(tmp_path / "dataset"), steps=1, mixed_precision="bf16",
+                                            max_grad_norm=1.0), pipe=build_tiny_pipeline(Family.SD1),
+                             run=run_in(tmp_path), cpu=True)
+    vectors = load_file(str(result.output))["emb_params"]
+    assert vectors.dtype == torch.float32 and bool(torch.isfinite(vectors).all())
+    assert np.isfinite(json.loads((run_in(tmp_path).folder / "log.jsonl").read_text())["loss"])

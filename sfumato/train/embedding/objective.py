@@ -45,7 +45,8 @@ class EmbeddingObjective(Objective):
         filewords = super().captions(examples, generator)
         lines = self.plan.template_lines
         drawn = torch.randint(0, len(lines), (len(filewords),), generator=generator).tolist()
-        return [fill(lines[i], token=self.plan.token, filewords=words) for i, words in zip(drawn, filewords, strict=True)]
+        return [fill(lines[i], token=self.plan.token, filewords=words)
+                for i, words in zip(drawn, filewords, strict=True)]
 
     def text(self, captions: Sequence[str]) -> Tensors:
         return encode_prompts(self.components, captions)

@@ -64,7 +64,7 @@ class _Training:
     accelerator: Accelerator
     learned: LearnedVectors
     objective: EmbeddingObjective
-    optimizer: torch.optim.Optimizer
+    optimizer: Any  # accelerate's AcceleratedOptimizer around AdamW
     lr_scheduler: Any
     batch: Callable[[int], list[int]]
 
@@ -89,7 +89,8 @@ def _train(plan: EmbeddingPlan, *, pipe: Any, run: EmbeddingRun, resume: bool, h
     start_run(run.folder, plan, resume=resume, reader=read_embedding_plan)
     items = read_dataset(plan.dataset)
     names = text_models(pipe).names
-    cache = EncodingCache(run.cache, plan.base_hash or weights_fingerprint(pipe.vae, *(getattr(pipe, n) for n in names)))
+    fingerprint = plan.base_hash or weights_fingerprint(pipe.vae, *(getattr(pipe, n) for n in names))
+    cache = EncodingCache(run.cache, fingerprint)
     hooks.on_status(f"{len(items)} pictures; encoding latents (cached in {run.cache})")
     training = _setup(plan, pipe, cpu, items, cache)
     generator = torch.Generator().manual_seed(plan.seed)
@@ -124,8 +125,11 @@ def _setup(plan: EmbeddingPlan, pipe: Any, cpu: bool, items: Sequence[DatasetIte
     optimizer = torch.optim.AdamW(learned.parameters(), lr=plan.learning_rate, weight_decay=plan.weight_decay)
     lr_scheduler = get_scheduler(plan.lr_scheduler, optimizer=optimizer, num_warmup_steps=plan.lr_warmup_steps,
                                  num_training_steps=plan.steps)
-    objective = EmbeddingObjective(plan, pipe, DDPMScheduler.from_config(pipe.scheduler.config),  # type: ignore[arg-type]
-                                   examples, None, device, dtype, text_models(pipe).is_sdxl, components)
+    # Prepared, so fp16's gradient scaler unscales before the step (and skips steps that overflowed).
+    optimizer, lr_scheduler = accelerator.prepare(optimizer, lr_scheduler)
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    objective = EmbeddingObjective(plan, pipe, noise_scheduler, examples, None,  # type: ignore[arg-type]
+                                   device, dtype, text_models(pipe).is_sdxl, components)
     return _Training(plan, accelerator, learned, objective, optimizer, lr_scheduler, _batches(examples, plan))
 
 
@@ -146,7 +150,7 @@ def _one_step(training: _Training, generator: torch.Generator, step: int) -> flo
         loss = training.objective.loss(training.objective.pipe.unet, training.batch(step), generator)
     training.accelerator.backward(loss)
     if plan.max_grad_norm is not None:
-        torch.nn.utils.clip_grad_norm_(training.learned.parameters(), plan.max_grad_norm)
+        training.accelerator.clip_grad_norm_(training.learned.parameters(), plan.max_grad_norm)
     training.optimizer.step()
     training.lr_scheduler.step()
     training.optimizer.zero_grad(set_to_none=True)
