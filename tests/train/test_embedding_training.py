@@ -25,7 +25,7 @@ from sfumato.prompt.encode import PromptComponents, encode_fragments
 from sfumato.train.dataset.buckets import Bucket, fit_to_bucket
 from sfumato.train.embedding.objective import encode_prompts
 from sfumato.train.embedding.plan import EmbeddingPlan, check_family, make_embedding_plan
-from sfumato.train.embedding.templates import TEMPLATES, fill
+from sfumato.train.embedding.templates import TEMPLATES, fill, template_lines
 from sfumato.train.embedding.trainer import EmbeddingResult, EmbeddingRun, train_embedding
 from sfumato.train.embedding.vectors import LearnedVectors, TrainedInversion, initial_vectors
 from sfumato.train.lora.run import read_status
@@ -159,6 +159,20 @@ def test_sdxl_saves_a_clip_l_clip_g_pair_of_the_encoders_widths(tmp_path: Path) 
     assert all(torch.equal(after[k], before[k]) for k in before)
     start = initial_vectors(PromptComponents.from_pipeline(pipe), "red disc", 2)
     assert not torch.equal(tensors["clip_g"], start["clip_g"]) and not torch.equal(tensors["clip_l"], start["clip_l"])
+    # sfumato's loader and encoder give what diffusers gives with the pair loaded into both tokenizers and encoders.
+    library = LibraryEmbeddings({TOKEN: info}, {}, lambda path: "0" * 64)
+    ours = PromptComponents.from_pipeline(build_tiny_pipeline(Family.SDXL), embeddings=library)
+    by_hand = build_tiny_pipeline(Family.SDXL)
+    by_hand.load_textual_inversion(tensors["clip_l"], token=TOKEN, text_encoder=by_hand.text_encoder,
+                                   tokenizer=by_hand.tokenizer)
+    by_hand.load_textual_inversion(tensors["clip_g"], token=TOKEN, text_encoder=by_hand.text_encoder_2,
+                                   tokenizer=by_hand.tokenizer_2)
+    with torch.no_grad():
+        conditioning = encode_fragments(ours, ((f"a photo of {TOKEN}", 1.0),))
+        embeds, _, pooled, _ = by_hand.encode_prompt(f"a photo of {TOKEN}", device="cpu", num_images_per_prompt=1,
+                                                     do_classifier_free_guidance=False)
+    torch.testing.assert_close(conditioning.embeds, embeds, rtol=0, atol=1e-5)
+    torch.testing.assert_close(conditioning.pooled, pooled, rtol=0, atol=1e-5)
 
 
 def test_resume_after_a_stop_equals_an_uninterrupted_run(tmp_path: Path) -> None:
@@ -199,3 +213,12 @@ def test_bf16_trains_fp32_vectors(tmp_path: Path) -> None:
     vectors = load_file(str(result.output))["emb_params"]
     assert vectors.dtype == torch.float32 and bool(torch.isfinite(vectors).all())
     assert np.isfinite(json.loads((run_in(tmp_path).folder / "log.jsonl").read_text())["loss"])
+
+
+def test_templates_fill_name_and_filewords_and_read_a1111_files(tmp_path: Path) -> None:
+    assert fill("a photo of a [name], [filewords]", token=TOKEN, filewords="") == "a photo of a zkz"
+    assert fill("[filewords], art by [name]", token=TOKEN, filewords="a cat, red") == "a cat, red, art by zkz"
+    template = tmp_path / "my_style.txt"
+    template.write_text("a painting, [filewords], by [name]\n\n[name] style\n")
+    assert template_lines(str(template)) == ("a painting, [filewords], by [name]", "[name] style")
+    assert template_lines("style") == TEMPLATES["style"]
