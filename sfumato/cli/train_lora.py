@@ -171,7 +171,7 @@ def status_command(
     run: Annotated[Optional[str], typer.Argument(help="One run's name (default: every run).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show LoRA trainings, running and finished, from their run folders."""
+    """Show trainings (LoRA, DreamBooth, embedding), running and finished, from their run folders."""
     context: CliContext = ctx.obj
     statuses = list_runs(context.settings.home, run)
     console = out_console()
