@@ -113,6 +113,9 @@ def _setup(plan: EmbeddingPlan, pipe: Any, cpu: bool, items: Sequence[DatasetIte
     if plan.mixed_precision == "fp16" and (cpu or not torch.cuda.is_available()):
         raise BadInput("mixed_precision: 'fp16' needs a CUDA device; got none", hint="use bf16 or no")
     accelerator = Accelerator(mixed_precision=plan.mixed_precision, cpu=cpu)
+    if accelerator.num_processes > 1:  # a few thousand weights: one device is plenty, and one process writes files
+        raise BadInput(f"processes: textual inversion trains in one process, got {accelerator.num_processes} "
+                       "(accelerate launch)", hint="run `sfumato train embedding` without accelerate launch")
     device, dtype = accelerator.device, WEIGHT_DTYPES[plan.mixed_precision]
     for name in ("unet", *text_models(pipe).names):
         place(getattr(pipe, name).requires_grad_(False).eval(), device, dtype)  # eval: no dropout when frozen
