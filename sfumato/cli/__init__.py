@@ -21,6 +21,7 @@ from sfumato.cli.prompt import prompt_app
 from sfumato.cli.serve import serve_command
 from sfumato.cli.styles import styles_app
 from sfumato.cli.train_dreambooth import dreambooth_command
+from sfumato.cli.train_embedding import embedding_command
 from sfumato.cli.train_lora import lora_command, status_command
 from sfumato.errors import SfumatoError
 from sfumato.train.cli import train_app
@@ -54,6 +55,7 @@ app.add_typer(train_app, name="train", help="Train models: the embedded base mod
 train_app.command("lora", no_args_is_help=True)(lora_command)
 train_app.command("status")(status_command)
 train_app.command("dreambooth", no_args_is_help=True)(dreambooth_command)
+train_app.command("embedding", no_args_is_help=True)(embedding_command)  # textual inversion (issue #8, item 4)
 data_app.command("check", no_args_is_help=True)(check_command)
 data_app.command("import-captions", no_args_is_help=True)(import_captions_command)
 

@@ -44,7 +44,7 @@ def stop_on_sigint() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _progress(console: Console) -> Progress:
+def progress_bar(console: Console) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} step/s"),
                     TimeRemainingColumn(), console=console)
@@ -97,7 +97,7 @@ def run_training(context: CliContext, plan: TrainingPlan, entry: Any, *, resume:
     run = LoraRun(runs_root(settings.home) / plan.name, settings.models_root / "Lora" / f"{plan.name}.safetensors",
                   settings.cache_dir / "training")
     console = err_console()
-    with stop_on_sigint() as stop, _progress(console) as progress:
+    with stop_on_sigint() as stop, progress_bar(console) as progress:
         task = progress.add_task(plan.name, total=plan.steps, loss="-", rate="-")
 
         def on_step(report: Any) -> None:
@@ -171,7 +171,7 @@ def status_command(
     run: Annotated[Optional[str], typer.Argument(help="One run's name (default: every run).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show LoRA trainings, running and finished, from their run folders."""
+    """Show trainings (LoRA, DreamBooth, embedding), running and finished, from their run folders."""
     context: CliContext = ctx.obj
     statuses = list_runs(context.settings.home, run)
     console = out_console()

@@ -96,13 +96,13 @@ def _image_problems(path: Path, rel: str, min_size: int) -> tuple[list[Problem],
     return problems, hashlib.sha256(data).hexdigest()
 
 
-def _caption_problems(image: Path, rel: str, subset: Subset) -> list[Problem]:
+def _caption_problems(image: Path, rel: str, subset: Subset, required: bool = True) -> list[Problem]:
     try:
         caption = read_caption(image)
     except BadInput as e:
         return [Problem(rel, "error", "unreadable-caption", e.message)]
     # kohya's class words (or DreamBooth's instance prompt) stand in for a missing caption, as kohya does.
-    severity: Severity = "warning" if subset.class_words else "error"
+    severity: Severity = "warning" if subset.class_words or not required else "error"
     fallback = f": {subset.class_words!r} is used instead" if subset.class_words else ""
     if caption is None:
         return [Problem(rel, severity, "missing-caption", f"no {image.with_suffix(CAPTION_SUFFIX).name}{fallback}")]
@@ -111,10 +111,12 @@ def _caption_problems(image: Path, rel: str, subset: Subset) -> list[Problem]:
     return []
 
 
-def check_dataset(root: Path, *, min_size: int = DEFAULT_MIN_SIZE, default_caption: str = "") -> CheckReport:
+def check_dataset(root: Path, *, min_size: int = DEFAULT_MIN_SIZE, default_caption: str = "",
+                  captions_required: bool = True) -> CheckReport:
     """Read every file of the dataset (read-only) and report every problem, in file order.
 
-    `default_caption` (DreamBooth's instance prompt) makes a missing caption a warning."""
+    `default_caption` (DreamBooth's instance prompt), or `captions_required=False` (textual inversion, whose
+    templates name the token), makes a missing caption a warning."""
     root = Path(root)
     problems: list[Problem] = []
     first_seen: dict[str, str] = {}
@@ -130,7 +132,7 @@ def check_dataset(root: Path, *, min_size: int = DEFAULT_MIN_SIZE, default_capti
                 problems.append(Problem(rel, "warning", "duplicate", f"same bytes as {first_seen[digest]}"))
             elif digest is not None:
                 first_seen[digest] = rel
-            problems += _caption_problems(image, rel, subset)
+            problems += _caption_problems(image, rel, subset, captions_required)
         problems += _orphan_captions(root, subset, images)
     if count == 0:
         problems.append(Problem(".", "error", "empty", "no images in the dataset folder"))

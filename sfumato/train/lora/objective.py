@@ -48,6 +48,12 @@ class Objective:
         rows = [self.text_cache.text(caption, functools.partial(one, caption)) for caption in captions]
         return {key: torch.stack([row[key] for row in rows]).to(self.device) for key in rows[0]}
 
+    def captions(self, examples: Sequence[Example], generator: torch.Generator) -> list[str]:
+        """The batch's captions, shuffled and dropped as the plan says (textual inversion adds its templates)."""
+        plan = self.plan
+        return [augment_caption(e.caption, shuffle=plan.shuffle_tags, keep=plan.keep_tokens,
+                                dropout=plan.caption_dropout, generator=generator) for e in examples]
+
     def loss(self, unet: torch.nn.Module, indices: Sequence[int], generator: torch.Generator) -> torch.Tensor:
         plan, examples = self.plan, [self.examples[i] for i in indices]
         latents = torch.stack([e.latents for e in examples])  # (B, C, H/f, W/f)
@@ -56,8 +62,7 @@ class Objective:
             noise = noise + plan.noise_offset * torch.randn((*latents.shape[:2], 1, 1), generator=generator)
         steps = int(self.noise_scheduler.config.num_train_timesteps)
         t = torch.randint(0, steps, (len(examples),), generator=generator)
-        captions = [augment_caption(e.caption, shuffle=plan.shuffle_tags, keep=plan.keep_tokens,
-                                    dropout=plan.caption_dropout, generator=generator) for e in examples]
+        captions = self.captions(examples, generator)
         latents, noise, t = latents.to(self.device), noise.to(self.device), t.to(self.device)
         noisy = self.noise_scheduler.add_noise(latents, noise, t)
         epsilon = self.noise_scheduler.config.prediction_type == "epsilon"

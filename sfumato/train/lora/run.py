@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from sfumato.atomic_write import atomic_write_bytes
 from sfumato.errors import BadInput
-from sfumato.train.lora.plan import TrainingPlan, read_plan
+from sfumato.train.lora.plan import read_plan
 
 State = Literal["running", "finished", "stopped", "failed", "interrupted"]
 # Plan fields a resumed run may change: how long it trains and how it reports, not what it learns.
@@ -42,14 +43,16 @@ def runs_root(home: Path) -> Path:
     return Path(home) / "training"
 
 
-def start_run(folder: Path, plan: TrainingPlan, *, resume: bool) -> None:
-    """Write plan.json for a new run, or check a resumed run's plan against the saved one."""
+def start_run(folder: Path, plan: Any, *, resume: bool, reader: Callable[[Path], Any] = read_plan) -> None:
+    """Write plan.json for a new run, or check a resumed run's plan against the saved one.
+
+    `plan` is a TrainingPlan, or another plan kind (textual inversion's) with its own `reader`."""
     saved_file = folder / "plan.json"
     if saved_file.is_file():
         if not resume:
             raise BadInput(f"run: {str(folder)!r} already holds a training run named {plan.name!r}",
                            hint="add --resume to continue it, or choose another --name")
-        saved = read_plan(saved_file).to_json()
+        saved = reader(saved_file).to_json()
         current = plan.to_json()
         changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and current[k] != saved.get(k))
         if changed:

@@ -70,7 +70,7 @@ def _optimizer_class(plan: TrainingPlan, device: torch.device) -> Any:
     return bitsandbytes.optim.AdamW8bit
 
 
-def _place(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+def place(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
     # Cast only when needed: diffusers warns on every dtype cast through .to(), even a no-op one.
     model.to(device)
     if next(model.parameters()).dtype != dtype:
@@ -88,8 +88,8 @@ def prepare(pipe: Any, plan: TrainingPlan, *, cpu: bool = False) -> Setup:
     sdxl = text_models(pipe).is_sdxl
     # Frozen weights in the training dtype to save memory; the VAE stays fp32 (SDXL's overflows in fp16).
     for name in ("unet", *text_models(pipe).names):
-        _place(getattr(pipe, name), accelerator.device, weight_dtype)
-    _place(pipe.vae, accelerator.device, torch.float32)
+        place(getattr(pipe, name), accelerator.device, weight_dtype)
+    place(pipe.vae, accelerator.device, torch.float32)
     cast_training_params(list(models.values()), dtype=torch.float32)  # LoRA weights train in fp32
     if plan.gradient_checkpointing:
         pipe.unet.enable_gradient_checkpointing()

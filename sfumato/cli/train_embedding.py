@@ -1,0 +1,135 @@
+"""`sfumato train embedding`: textual inversion, a new token learnt from a dataset folder; the A1111-format file
+lands in <home>/embeddings, so the token works in prompts at once (and in A1111 / ComfyUI, whose format it is).
+
+The plan is validated and the family checked here, before any model loads; torch loads inside the command only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from sfumato.cli.context import CliContext, err_console, out_console
+from sfumato.cli.train_lora import progress_bar, stop_on_sigint
+from sfumato.errors import BadInput
+from sfumato.models.families import FAMILIES
+from sfumato.train.dataset.check import check_dataset
+from sfumato.train.embedding.plan import EmbeddingPlan, check_family, make_embedding_plan
+from sfumato.train.embedding.templates import DEFAULT_TEMPLATE, TEMPLATES, fill, template_lines
+from sfumato.train.lora.run import runs_root
+
+
+def build_embedding_plan(context: CliContext, dataset: Path, template: str, fields: dict[str, Any]
+                         ) -> tuple[EmbeddingPlan, Any]:
+    """The validated plan (the base model's family, hash and native size filled in) and the base's library entry."""
+    library = context.studio.library
+    entry = library.find(fields.pop("base") or context.settings.default_model, with_hashes=False)
+    if entry.family is None:
+        raise BadInput(f"--base: {entry.name!r} has no known model family ({entry.evidence})")
+    check_family(entry.family, entry.name)
+    hashed = library.hashed(entry) if entry.path is not None else entry
+    lines = template_lines(template)
+    given = {k: v for k, v in fields.items() if v is not None}  # None: the family's or the plan's default
+    if not given.get("sample_prompts"):  # A1111 previews with a training prompt: the first template line
+        given["sample_prompts"] = (fill(lines[0], token=fields["token"], filewords=""),)
+    plan = make_embedding_plan({
+        "base": entry.name, "base_hash": hashed.hashes.sha256 if hashed.hashes else None,
+        "family": entry.family.value, "dataset": dataset.resolve(), "resolution": FAMILIES[entry.family].native_size,
+        "template_lines": lines, **given,
+    })
+    return plan, entry
+
+
+def _sample_saver(context: CliContext, plan: EmbeddingPlan, sampler: str) -> Any:
+    """Samples go to the catalog, collection `embedding-TOKEN`, each recipe naming the embedding."""
+    from sfumato.picture import BatchPosition, Picture
+    from sfumato.recipe import AdapterRef, recipe_from
+
+    def save(pictures: list[Any]) -> None:
+        for sample in pictures:
+            recipe = recipe_from({
+                "model": plan.base, "prompt": sample.prompt, "seed": sample.seed, "steps": plan.sample_steps,
+                "guidance_scale": plan.sample_guidance, "width": plan.resolution, "height": plan.resolution,
+                "sampler": sampler, "device": sample.device,
+                "adapters": [AdapterRef(name=plan.token, kind="embedding")],
+            })
+            context.studio.save(Picture(sample.image, recipe, BatchPosition(sample.seed, 1, 0)), collection=plan.name)
+
+    return save
+
+
+def _run(context: CliContext, plan: EmbeddingPlan, entry: Any, output: Path, *, resume: bool, cpu: bool) -> Any:
+    from sfumato.engine.samplers import make_scheduler  # torch: only when training
+    from sfumato.train.embedding.trainer import EmbeddingRun, train_embedding
+    from sfumato.train.lora.base_model import load_base
+    from sfumato.train.lora.trainer import Hooks
+
+    settings = context.settings
+    sampler = FAMILIES[entry.family].default_sampler
+    run = EmbeddingRun(runs_root(settings.home) / plan.name, output, settings.cache_dir / "training")
+    console = err_console()
+    with stop_on_sigint() as stop, progress_bar(console) as progress:
+        task = progress.add_task(plan.token, total=plan.steps, loss="-", rate="-")
+
+        def on_step(report: Any) -> None:
+            rate = (report.step - report.resumed_from) / max(report.seconds, 1e-9)
+            progress.update(task, completed=report.step, loss=f"{report.loss:.4f}", rate=f"{rate:.2f}")
+
+        hooks = Hooks(on_step=on_step, on_samples=_sample_saver(context, plan, sampler), should_stop=stop.is_set,
+                      on_status=console.print,
+                      sample_scheduler=lambda config: make_scheduler(sampler, "Automatic", dict(config)))
+        return train_embedding(plan, pipe=load_base(entry), run=run, resume=resume, hooks=hooks, cpu=cpu)
+
+
+def embedding_command(
+    ctx: typer.Context,
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder: images (+ optional .txt captions), kohya folders.")],
+    token: Annotated[str, typer.Option(help="The new word: <home>/embeddings/TOKEN.safetensors, used as TOKEN.")],
+    base: Annotated[Optional[str], typer.Option(help="Base model (default: the library's default model).")] = None,
+    vectors: Annotated[int, typer.Option(min=1, max=75, help="Vectors per token (positions it takes).")] = 1,
+    init_word: Annotated[str, typer.Option(help="Start from this word's embeddings ('' = zeros).")] = "*",
+    template: Annotated[str, typer.Option(help=f"Caption template: {', '.join(TEMPLATES)}, or a file of lines "
+                                               "with [name] and [filewords].")] = DEFAULT_TEMPLATE,
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 1000,
+    lr: Annotated[float, typer.Option(help="Learning rate (A1111's default 0.005).")] = 5e-3,
+    batch: Annotated[int, typer.Option(min=1, help="Pictures per step.")] = 1,
+    resolution: Annotated[Optional[int], typer.Option(help="Training size (default: the model's native size).")]
+    = None,
+    lr_scheduler: Annotated[str, typer.Option(help="constant, constant_with_warmup, linear, cosine, ...")]
+    = "constant",
+    warmup: Annotated[int, typer.Option(min=0, help="Learning-rate warm-up steps.")] = 0,
+    mixed_precision: Annotated[str, typer.Option(help="no, bf16, fp16 (CUDA).")] = "no",
+    seed: Annotated[int, typer.Option(min=0, help="Seed for batches, templates and noise.")] = 0,
+    shuffle_tags: Annotated[bool, typer.Option("--shuffle-tags", help="Shuffle the caption's tags.")] = False,
+    keep_tokens: Annotated[int, typer.Option(min=0, help="Leading tags shuffling keeps in place.")] = 0,
+    caption_dropout: Annotated[float, typer.Option(min=0, max=1, help="Share of empty [filewords].")] = 0.0,
+    sample_prompt: Annotated[Optional[list[str]], typer.Option(help="Sample prompt (repeatable).")] = None,
+    sample_seed: Annotated[Optional[list[int]], typer.Option(help="Sample seed (repeatable; default 0).")] = None,
+    sample_every: Annotated[int, typer.Option(min=0, help="Samples every N steps (0: at the end only).")] = 0,
+    sample_steps: Annotated[int, typer.Option(min=1, help="Sampling steps per sample picture.")] = 20,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 500,
+    min_image_size: Annotated[int, typer.Option(min=1, help="Smallest allowed picture side.")] = 64,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run of this token.")] = False,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even where a GPU is present.")] = False,
+) -> None:
+    """Textual inversion: learn TOKEN's vectors from a dataset; the embedding lands in <home>/embeddings."""
+    context: CliContext = ctx.obj
+    fields: dict[str, Any] = {
+        "token": token, "base": base, "vectors": vectors, "init_word": init_word, "steps": steps,
+        "learning_rate": lr, "batch": batch, "resolution": resolution, "lr_scheduler": lr_scheduler,
+        "lr_warmup_steps": warmup, "mixed_precision": mixed_precision, "seed": seed, "shuffle_tags": shuffle_tags,
+        "keep_tokens": keep_tokens, "caption_dropout": caption_dropout, "sample_prompts": tuple(sample_prompt or ()),
+        "sample_seeds": tuple(sample_seed or (0,)), "sample_every": sample_every, "sample_steps": sample_steps,
+        "checkpoint_every": checkpoint_every, "min_image_size": min_image_size,
+    }
+    plan, entry = build_embedding_plan(context, dataset, template, fields)
+    output = context.settings.home / "embeddings" / f"{plan.token}.safetensors"
+    if output.exists() and not (runs_root(context.settings.home) / plan.name).is_dir():
+        raise BadInput(f"--token: {str(output)!r} already exists and was not made by a run named {plan.name!r}",
+                       hint="choose another --token, or move that file away")
+    check_dataset(plan.dataset, min_size=plan.min_image_size, captions_required=False).raise_for_errors()
+    result = _run(context, plan, entry, output, resume=resume, cpu=cpu)
+    out_console().print(f"embedding: {result.output}  (write {plan.token} in a prompt)")
+
