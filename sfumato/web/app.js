@@ -62,43 +62,64 @@ function fillForm(recipe) {
   $("#batch_count").value = 1;
 }
 
+// A request goes to /api/jobs/many: a plain prompt makes one job, a template ("a {red|blue} owl") one job per
+// picture. The jobs run one after another, so they are followed in turn and the results grow as each finishes.
 async function generate(event) {
   event?.preventDefault();
   showError("");
-  let job;
+  let jobs;
   try {
-    job = await api("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
+    jobs = await api("/api/jobs/many", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ recipe: formRecipe(), requested_by: "web" }) });
   } catch (error) { showError(error.message); return; }
-  $("#status").textContent = "Queued";
+  $("#status").textContent = jobs.length > 1 ? `Queued ${jobs.length} jobs` : "Queued";
   $("#progress").value = 0;
-  const events = new EventSource(withToken(`/api/jobs/${job.id}/events`));
-  events.addEventListener("job", (message) => {
-    const current = JSON.parse(message.data);
-    showProgress(current);
-    if (["done", "failed", "cancelled"].includes(current.state)) { events.close(); finished(current); }
-  });
-  events.onerror = () => { events.close(); };
+  $("#results").replaceChildren();
+  const run = { jobs, pictures: [], failed: [] };
+  for (const [index, job] of jobs.entries()) await finished(run, await followJob(job, index, jobs.length));
+  showDone(run);
 }
 
-function showProgress(job) {
+function followJob(job, index, count) {
+  // Resolves with the job once it is final (or with its last known state if the stream breaks off).
+  return new Promise((resolve) => {
+    let current = job;
+    const events = new EventSource(withToken(`/api/jobs/${job.id}/events`));
+    events.addEventListener("job", (message) => {
+      current = JSON.parse(message.data);
+      showProgress(current, index, count);
+      if (["done", "failed", "cancelled"].includes(current.state)) { events.close(); resolve(current); }
+    });
+    events.onerror = () => { events.close(); api(`/api/jobs/${job.id}`).then(resolve, () => resolve(current)); };
+  });
+}
+
+function showProgress(job, index = 0, count = 1) {
   const progress = job.progress;
-  if (job.state === "queued") { $("#status").textContent = "Waiting in the queue"; return; }
+  const which = count > 1 ? `job ${index + 1}/${count} ` : "";
+  if (job.state === "queued") { $("#status").textContent = `Waiting in the queue${which ? `: ${which}` : ""}`; return; }
   if (!progress) return;
-  $("#progress").value = progress.fraction;
+  $("#progress").value = (index + progress.fraction) / count;
   const eta = progress.eta_s == null ? "" : `, about ${Math.ceil(progress.eta_s)} s left`;
   if (progress.preview) { $("#preview").src = progress.preview; $("#preview").hidden = false; }
-  $("#status").textContent = `${progress.stage}: batch ${progress.batch + 1}/${progress.batches}, step ${progress.step}/${progress.steps}${eta}`;
+  $("#status").textContent = `${which}${progress.stage}: batch ${progress.batch + 1}/${progress.batches}, step ${progress.step}/${progress.steps}${eta}`;
 }
 
-async function finished(job) {
-  $("#progress").value = job.state === "done" ? 1 : $("#progress").value;
-  $("#preview").hidden = true;
-  $("#status").textContent = job.state === "done" ? `Done: ${job.picture_ids.length} picture(s)` : `${job.state}: ${job.error || ""}`;
-  if (job.state === "failed") showError(job.error);
+async function finished(run, job) {
+  if (job.state !== "done") run.failed.push(job);
   const pictures = await Promise.all(job.picture_ids.map((id) => api(`/api/pictures/${id}`)));
-  $("#results").replaceChildren(...pictures.map(thumbnail));
+  run.pictures.push(...pictures);
+  $("#results").append(...pictures.map(thumbnail));
   if (pictures.length) lastSeed = pictures[pictures.length - 1].seed;
+}
+
+function showDone(run) {
+  $("#preview").hidden = true;
+  if (!run.failed.length) $("#progress").value = 1;
+  const made = `${run.pictures.length} picture(s)${run.jobs.length > 1 ? ` from ${run.jobs.length} jobs` : ""}`;
+  const failures = run.failed.map((job) => `${job.state}: ${job.error || ""}`).join("; ");
+  $("#status").textContent = failures ? (run.jobs.length > 1 ? `${failures} (${made})` : failures) : `Done: ${made}`;
+  if (run.failed.some((job) => job.state === "failed")) showError(run.failed.map((job) => job.error).filter(Boolean).join("; "));
 }
 
 function thumbnail(picture) {
