@@ -23,7 +23,8 @@ from sfumato.errors import BadInput
 from sfumato.models.families import FAMILIES
 from sfumato.train.dataset.check import check_dataset
 from sfumato.train.lora.plan import TrainingPlan, make_plan
-from sfumato.train.lora.run import list_runs, runs_root
+from sfumato.train.lora.run import runs_root
+from sfumato.train.runs import training_runs
 
 
 @contextmanager
@@ -173,14 +174,15 @@ def status_command(
 ) -> None:
     """Show trainings (LoRA, DreamBooth, embedding), running and finished, from their run folders."""
     context: CliContext = ctx.obj
-    statuses = list_runs(context.settings.home, run)
+    runs = training_runs(context.settings.home, run)
     console = out_console()
     if as_json:
-        console.print_json(json.dumps([s.to_json() for s in statuses]))
+        console.print_json(json.dumps([r.to_json() for r in runs]))
         return
-    if not statuses:
+    if not runs:
         console.print(f"no training runs in {runs_root(context.settings.home)}")
-    for status in statuses:
-        loss = f"{status.last_loss:.4f}" if status.last_loss is not None else "-"
-        console.print(f"{status.name}: {status.state}, step {status.step}/{status.steps}, loss {loss}"
-                      + (f", {status.output}" if status.output else ""))
+    for r in runs:
+        loss = f"{r.last_loss:.4f}" if r.last_loss is not None else "-"
+        eta = f", about {r.eta_s:.0f} s left" if r.eta_s is not None else ""
+        console.print(f"{r.name}: {r.state}, step {r.step}/{r.steps}, loss {loss}{eta} ({r.kind})"
+                      + (f", {r.output}" if r.output else ""))

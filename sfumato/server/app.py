@@ -25,6 +25,7 @@ from sfumato.server.native_explore import router as explore_router
 from sfumato.server.native_inputs import router as inputs_router
 from sfumato.server.native_jobs import router as jobs_router
 from sfumato.server.native_library import router as library_router
+from sfumato.server.native_trainings import router as trainings_router
 from sfumato.settings import Settings
 from sfumato.studio import Studio
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings, *, token: str | None = None, limits: Limits |
     app.include_router(explore_router)  # grids and walks (issue #7)
     app.include_router(a1111_img2img_router)
     app.include_router(inputs_router)
+    app.include_router(trainings_router)  # training runs for the queue view (issue #8)
     folder = web_folder()
     app.mount("/static", StaticFiles(directory=folder), name="static")
 

@@ -191,7 +191,9 @@ async function searchGallery(event) {
 // --- queue ---------------------------------------------------------------------------------------------
 async function refreshQueue() {
   if ($("#view-queue").hidden) return;
-  const jobs = await api("/api/jobs?limit=50");
+  // A run folder that cannot be read must not stop the job list from refreshing.
+  const [jobs, trainings] = await Promise.all([api("/api/jobs?limit=50"), api("/api/trainings").catch((error) => error)]);
+  showTrainings(trainings);
   $("#queue-table tbody").replaceChildren(...jobs.map((job) => {
     const row = document.createElement("tr");
     const fraction = job.progress ? `${Math.round(job.progress.fraction * 100)}%` : "";
@@ -213,6 +215,36 @@ async function refreshQueue() {
     return row;
   }));
   setTimeout(refreshQueue, 1000);
+}
+
+// Training runs (sfumato train lora/dreambooth/embedding), read from their run folders by /api/trainings.
+function showTrainings(trainings) {
+  const failed = trainings instanceof Error;
+  $("#trainings-table caption").textContent = failed ? `Trainings: ${trainings.message}` : "Trainings, most recently updated first";
+  if (failed) return;
+  const rows = trainings.map((run) => {
+    const row = document.createElement("tr");
+    const step = `${run.step}/${run.steps} (${Math.floor(100 * run.step / run.steps)}%)`;
+    const eta = run.eta_s == null ? "" : `about ${Math.ceil(run.eta_s)} s`;
+    const started = run.started_at ? new Date(run.started_at).toLocaleString() : "";
+    const output = run.output ? run.output.split(/[\\/]/).pop() : "";
+    for (const text of [run.name, run.kind, run.state, step, run.last_loss == null ? "" : run.last_loss.toFixed(4), eta,
+      started, output]) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    row.title = `updated ${new Date(run.updated_at).toLocaleString()}${run.output ? `, output ${run.output}` : ""}`;
+    return row;
+  });
+  if (!rows.length) {
+    const cell = document.createElement("td");
+    cell.colSpan = 8;
+    cell.textContent = "No trainings (sfumato train lora, dreambooth or embedding starts one)";
+    rows.push(document.createElement("tr"));
+    rows[0].append(cell);
+  }
+  $("#trainings-table tbody").replaceChildren(...rows);
 }
 
 // --- reading a recipe from a picture file ----------------------------------------------------------------

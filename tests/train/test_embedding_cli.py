@@ -33,7 +33,8 @@ def test_train_embedding_then_generate_with_the_token(dataset: Path, home: Path,
     pictures = sorted((home / "library" / "embedding-zkz").glob("*.png"))
     assert len(pictures) == 2  # the default sample prompt ("a photo of a zkz") at step 1 and at the end
     assert main(["train", "status", "embedding-zkz"]) == 0
-    assert "embedding-zkz: finished, step 2/2" in capsys.readouterr().out
+    status = capsys.readouterr().out
+    assert "embedding-zkz: finished, step 2/2" in status and "(embedding)" in status  # the kind, from plan.json
 
     assert main(["generate", "a photo of zkz", "--seed", "1", "--steps", "2", "--size", "64x64"]) == 0
     (path,) = [Path(line) for line in capsys.readouterr().out.splitlines()]

@@ -90,8 +90,12 @@ def mark_failed(folder: Path) -> None:
 def _last_loss(log: Path) -> float | None:
     if not log.is_file():
         return None
-    lines = [line for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return float(json.loads(lines[-1])["loss"]) if lines else None
+    for line in reversed(log.read_text(encoding="utf-8").splitlines()):
+        try:
+            return float(json.loads(line)["loss"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a blank line, or the last line while the trainer is still writing it
+    return None
 
 
 def _alive(pid: int) -> bool:
