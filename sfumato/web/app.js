@@ -76,18 +76,20 @@ async function generate(event) {
   $("#progress").value = 0;
   $("#results").replaceChildren();
   const run = { jobs, pictures: [], failed: [] };
-  for (const [index, job] of jobs.entries()) await finished(run, await followJob(job, index, jobs.length));
+  for (const [index, job] of jobs.entries()) {
+    await finished(run, await followJob(job, (current) => showProgress(current, index, jobs.length)));
+  }
   showDone(run);
 }
 
-function followJob(job, index, count) {
+function followJob(job, onUpdate = () => {}) {
   // Resolves with the job once it is final (or with its last known state if the stream breaks off).
   return new Promise((resolve) => {
     let current = job;
     const events = new EventSource(withToken(`/api/jobs/${job.id}/events`));
     events.addEventListener("job", (message) => {
       current = JSON.parse(message.data);
-      showProgress(current, index, count);
+      onUpdate(current);
       if (["done", "failed", "cancelled"].includes(current.state)) { events.close(); resolve(current); }
     });
     events.onerror = () => { events.close(); api(`/api/jobs/${job.id}`).then(resolve, () => resolve(current)); };
