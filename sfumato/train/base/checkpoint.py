@@ -40,31 +40,37 @@ def save_checkpoint(paths: CheckpointPaths, *, model: torch.nn.Module, ema: torc
     optimizer_state = optimizer.state_dict()
     tensors |= optimizer_tensors(optimizer_state)
     tensors["rng"] = generator.get_state()
-    paths.tensors.parent.mkdir(parents=True, exist_ok=True)
-    # Tensors first, then the JSON naming the step; both carry the step, and load_checkpoint refuses a mismatch
-    # (a crash between the two writes).
-    atomic_write_bytes(paths.tensors, save(tensors, metadata={"step": str(state["step"])}))
-    payload = {**state, "param_groups": optimizer_state["param_groups"]}
-    atomic_write_bytes(paths.state, json.dumps(payload, indent=1, sort_keys=True).encode())
+    write_checkpoint(paths, tensors, {**state, "param_groups": optimizer_state["param_groups"]})
 
 
 def load_checkpoint(paths: CheckpointPaths, *, model: torch.nn.Module, ema: torch.nn.Module,
                     optimizer: torch.optim.Optimizer, generator: torch.Generator) -> dict[str, Any]:
     """Restore everything in place; returns the JSON state (step, phase, ...)."""
-    state = json.loads(paths.state.read_text(encoding="utf-8"))
-    with safe_open(str(paths.tensors), framework="pt") as file:
-        saved_step = (file.metadata() or {}).get("step")
-    if saved_step != str(state.get("step")):
-        raise BadInput(f"checkpoint: {paths.tensors.name} is from step {saved_step} but {paths.state.name} "
-                       f"says {state.get('step')}; the run was interrupted while saving",
-                       hint="delete both files to restart this phase")
-    tensors = load_file(str(paths.tensors))
+    state, tensors = read_checkpoint(paths, hint="delete both files to restart this phase")
     device = next(model.parameters()).device
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, strict=True)
     restore_optimizer(optimizer, tensors, state.pop("param_groups"), device=device)
     generator.set_state(tensors["rng"])
     return state
+
+
+def write_checkpoint(paths: CheckpointPaths, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+    """Tensors first, then the JSON state; both carry the step, so read_checkpoint catches a crash between."""
+    paths.tensors.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(paths.tensors, save(tensors, metadata={"step": str(state["step"])}))
+    atomic_write_bytes(paths.state, json.dumps(state, indent=1, sort_keys=True).encode())
+
+
+def read_checkpoint(paths: CheckpointPaths, *, hint: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The JSON state and the tensors of a checkpoint, refusing a pair whose steps differ."""
+    state: dict[str, Any] = json.loads(paths.state.read_text(encoding="utf-8"))
+    with safe_open(str(paths.tensors), framework="pt") as file:
+        saved_step = (file.metadata() or {}).get("step")
+    if saved_step != str(state.get("step")):
+        raise BadInput(f"checkpoint: {paths.tensors.name} is from step {saved_step} but {paths.state.name} "
+                       f"says {state.get('step')}; the run was interrupted while saving", hint=hint)
+    return state, load_file(str(paths.tensors))
 
 
 def optimizer_tensors(optimizer_state: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -5,18 +5,20 @@ continues exactly (tests/train/test_lora_training.py checks resumed == uninterru
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save
 
-from sfumato.atomic_write import atomic_write_bytes
 from sfumato.errors import BadInput
-from sfumato.train.base.checkpoint import CheckpointPaths, optimizer_tensors, restore_optimizer
+from sfumato.train.base.checkpoint import (
+    CheckpointPaths,
+    optimizer_tensors,
+    read_checkpoint,
+    restore_optimizer,
+    write_checkpoint,
+)
 
 
 def trainable(models: Mapping[str, torch.nn.Module]) -> dict[str, torch.nn.Parameter]:
@@ -31,24 +33,14 @@ def save_lora_checkpoint(paths: CheckpointPaths, *, models: Mapping[str, torch.n
     optimizer_state = optimizer.state_dict()
     tensors |= optimizer_tensors(optimizer_state)
     tensors["rng"] = generator.get_state()
-    paths.tensors.parent.mkdir(parents=True, exist_ok=True)
-    # Tensors first, then the JSON naming the step; load refuses a pair whose steps differ (a crash between).
-    atomic_write_bytes(paths.tensors, save(tensors, metadata={"step": str(step)}))
-    state = {"step": step, "param_groups": optimizer_state["param_groups"], "lr_scheduler": lr_scheduler.state_dict()}
-    atomic_write_bytes(paths.state, json.dumps(state, indent=1, sort_keys=True).encode())
+    write_checkpoint(paths, tensors, {"step": step, "param_groups": optimizer_state["param_groups"],
+                                      "lr_scheduler": lr_scheduler.state_dict()})
 
 
 def load_lora_checkpoint(paths: CheckpointPaths, *, models: Mapping[str, torch.nn.Module], optimizer: Any,
                          lr_scheduler: Any, generator: torch.Generator) -> int:
     """Restore everything in place; returns the step the checkpoint was taken at."""
-    state = json.loads(paths.state.read_text(encoding="utf-8"))
-    with safe_open(str(paths.tensors), framework="pt") as file:
-        saved_step = (file.metadata() or {}).get("step")
-    if saved_step != str(state.get("step")):
-        raise BadInput(f"checkpoint: {paths.tensors.name} is from step {saved_step} but {paths.state.name} says "
-                       f"{state.get('step')}; the run was interrupted while saving",
-                       hint="delete both files to restart the run")
-    tensors = load_file(str(paths.tensors))
+    state, tensors = read_checkpoint(paths, hint="delete both files to restart the run")
     params = trainable(models)
     missing = sorted(set(params) - {k[5:] for k in tensors if k.startswith("lora.")})
     if missing:
