@@ -21,7 +21,9 @@ def step_progress(recipe: Recipe) -> Iterator[ProgressFn]:
 
         def on_progress(event: ProgressEvent) -> None:
             label = {"load": "loading model", "sample": "sampling", "decode": "decoding"}[event.stage]
-            progress.update(task, description=label, completed=event.batch * event.steps + event.step)
+            # The engine's step count, not the recipe's: img2img and the hires fix run other counts.
+            progress.update(task, description=label, completed=event.batch * event.steps + event.step,
+                            total=max(event.steps * event.batches, 1))
 
         yield on_progress
 

@@ -8,7 +8,7 @@ by default (A1111's "RNG: CPU"), so a seed means the same starting noise on CUDA
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -20,7 +20,7 @@ from sfumato.engine.devices import DevicePlan
 from sfumato.engine.embeddings import LibraryEmbeddings, check_recorded_embeddings, with_embeddings
 from sfumato.engine.hires import hires_pass
 from sfumato.engine.image_checks import check_images
-from sfumato.engine.image_passes import sample
+from sfumato.engine.image_passes import denoised_steps, sample
 from sfumato.engine.image_prep import PreparedImages, SourceImages, prepare_images
 from sfumato.engine.lora import split_weight_warnings
 from sfumato.engine.model_cache import LoadedModel
@@ -48,13 +48,6 @@ def check_recipe_for_model(recipe: Recipe, model: LoadedModel) -> None:
                 field=field,
             )
     check_images(recipe)
-    if recipe.init_image_hash is not None and recipe.subseed is not None and recipe.subseed_strength > 0:
-        # TODO(#7): the img2img/inpaint pipelines draw their own noise; a variation needs it passed in.
-        raise RecipeError(
-            "subseed_strength: variation seeds work on pictures made from a prompt alone, not yet with an init "
-            f"image (got {recipe.subseed_strength}); use strength 0, or vary the seed",
-            field="subseed_strength",
-        )
     if model.family is Family.SDXL_REFINER and recipe.init_image_hash is None:
         raise RecipeError(
             "model: an SDXL refiner only refines an existing picture (img2img); it cannot start from a prompt alone",
@@ -83,6 +76,9 @@ class StepReporting:
     calls: int
     preview_every: int = 0
     estimates: X0Estimates | None = None
+    # Progress over every pass of the batch (issue #7): steps reported before this pass, and in all passes.
+    done_before: int = 0
+    total: int = 0  # 0: this pass's steps are the whole batch
 
 
 def _step_callback(prompt: PromptPlan, report: StepReporting) -> Any:
@@ -91,10 +87,11 @@ def _step_callback(prompt: PromptPlan, report: StepReporting) -> Any:
             report.cancel.raise_if_cancelled()
         if report.on_progress is not None:
             # Progress counts sampler steps; second-order samplers make two model calls per step.
-            step = -(-(call + 1) * report.steps // report.calls)
+            step = report.done_before - (-(call + 1) * report.steps // report.calls)
             wants_preview = report.preview_every > 0 and (call + 1) % report.preview_every == 0
             preview = _preview(pipe, report, callback_kwargs["latents"]) if wants_preview else None
-            report.on_progress(ProgressEvent("sample", report.batch, report.batches, step, report.steps, preview))
+            report.on_progress(ProgressEvent("sample", report.batch, report.batches, step,
+                                             report.total or report.steps, preview))
         # Only conditioning for the next step is ever returned: observers never replace latents.
         return prompt.step_outputs(pipe, call)
 
@@ -115,6 +112,32 @@ def count_model_calls(scheduler: Any, steps: int) -> int:
     return len(scheduler.timesteps)
 
 
+@dataclass(frozen=True)
+class PassSteps:
+    """What one sampling pass of a batch runs: sampler steps and model calls (step callbacks)."""
+
+    steps: int
+    calls: int
+
+
+def pass_steps(recipe: Recipe, model: LoadedModel, steps: int, strength: float) -> PassSteps:
+    """A pass of `steps` at denoising `strength` (1 for text-to-image): img2img skips the first (1 - strength) of
+    the schedule, in diffusers as in A1111, whose progress bar also counts only the steps it runs."""
+    scheduler = make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config)
+    calls, run = count_model_calls(scheduler, steps), denoised_steps(steps, strength)
+    # diffusers drops `order` timesteps per skipped step (get_timesteps); nothing runs below one step.
+    return PassSteps(run, calls - (steps - run) * int(getattr(scheduler, "order", 1))) if run >= 1 else PassSteps(0, 0)
+
+
+def batch_passes(recipe: Recipe, model: LoadedModel, images: bool) -> tuple[PassSteps, PassSteps]:
+    """The first pass and the hires-fix pass (0 steps without one) of every batch of `recipe`."""
+    strength = 1.0 if not images or recipe.denoising_strength is None else recipe.denoising_strength
+    first = pass_steps(recipe, model, recipe.steps, strength)
+    if recipe.hires_upscaler is None or recipe.denoising_strength is None:
+        return first, PassSteps(0, 0)
+    return first, pass_steps(recipe, model, recipe.hires_steps or recipe.steps, recipe.denoising_strength)
+
+
 def _unapplied_adapters(recipe: Recipe, prompt: PromptPlan) -> tuple[str, ...]:
     # LoRAs are applied from Recipe.adapters (engine/lora.py) and embeddings from the prompt's words
     # (engine/embeddings.py); the edge turns prompt tags into adapters, so a tag left over is from a Recipe
@@ -130,6 +153,10 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
                    preview_every: int = 0, prepared: PreparedImages | None = None) -> list[Picture]:
     """One batch of `recipe.batch_size` pictures; batch b starts at seed + b * batch_size."""
     pipe, size = model.pipe, recipe.batch_size
+    # One bar per batch that ends at 100%: the hires pass's steps continue the first pass's count rather than
+    # start a second bar at 0, so a web-studio user sees progress only ever move forward, then the decode.
+    first, second = batch_passes(recipe, model, prepared is not None)
+    total = first.steps + second.steps
     seeds = [recipe.image_seed(batch * size + i) for i in range(size)]
     noise_device = torch.device("cpu") if recipe.noise_source == "cpu" else model.plan.device
     generators = [torch.Generator(noise_device).manual_seed(seed) for seed in seeds]
@@ -139,6 +166,8 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
     # A fresh scheduler per batch: diffusers schedulers keep step state between calls.
     pipe.scheduler = make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config,
                                     noise_seed=seeds)
+    report = StepReporting(cancel, on_progress, batch, recipe.batch_count, first.steps, first.calls, preview_every,
+                           X0Estimates.observe(pipe.scheduler) if preview_every > 0 else None, total=total)
     arguments: dict[str, Any] = {
         **prompt.arguments(),
         "num_inference_steps": recipe.steps,
@@ -146,24 +175,23 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
         "height": recipe.height,
         "generator": generators,
         "output_type": "latent",
-        "callback_on_step_end": _step_callback(prompt, StepReporting(
-            cancel, on_progress, batch, recipe.batch_count, recipe.steps, prompt.model_calls, preview_every,
-            X0Estimates.observe(pipe.scheduler) if preview_every > 0 else None,
-        )),
+        "callback_on_step_end": _step_callback(prompt, report),
         "callback_on_step_end_tensor_inputs": ["latents", *prompt.tensor_inputs],
     }
     started = time.perf_counter()
     with torch.inference_mode(), composable_unet(pipe, prompt):
         # img2img / inpainting / hires fix (issue #7): the same arguments, through engine/image_passes.py.
-        # Variation latents only replace text-to-image noise (check_recipe_for_model refuses them with images).
+        # Variation latents replace text-to-image noise; with an init image sample() slerps the added noise.
         first_pass = arguments if latents is None else {**arguments, "latents": latents}
-        latents = sample(pipe, first_pass, recipe, prepared)  # (B, C, H/f, W/f)
+        latents = sample(pipe, first_pass, recipe, prepared, subseeds)  # (B, C, H/f, W/f)
         if recipe.hires_upscaler is not None:
-            latents = hires_pass(pipe, arguments, recipe, latents, base_scheduler_config=model.base_scheduler_config,
-                                 seeds=seeds)
+            hires_report = replace(report, steps=second.steps, calls=second.calls, done_before=first.steps)
+            hires_arguments = {**arguments, "callback_on_step_end": _step_callback(prompt, hires_report)}
+            latents = hires_pass(pipe, hires_arguments, recipe, latents,
+                                 base_scheduler_config=model.base_scheduler_config, seeds=seeds)
         sampled = time.perf_counter()
         if on_progress is not None:
-            on_progress(ProgressEvent("decode", batch, recipe.batch_count, recipe.steps, recipe.steps))
+            on_progress(ProgressEvent("decode", batch, recipe.batch_count, total, total))
         pixels, warnings = decode_latents(pipe.vae, latents)
         images = pipe.image_processor.postprocess(pixels, output_type="pil")
         if prepared is not None:
@@ -189,7 +217,10 @@ def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None =
     if embeddings is not None:
         check_recorded_embeddings(recipe, embeddings)
     prepared = prepare_images(recipe, images) if images is not None else None
-    # 1. Encode the prompts once for every batch, over the model calls the sampler will make.
+    # 1. Encode the prompts once for every batch, over the model calls the sampler will make. img2img keeps the
+    # whole schedule's calls and counts from the first call it runs, as A1111 does: its setup_conds spans
+    # p.steps and its CFG denoiser's step starts at 0 on the first sampled step (so [a:b:0.5] at strength 0.5
+    # switches to b only at the end of the steps run, if at all).
     calls = count_model_calls(make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config),
                               recipe.steps)
     prompt = plan_prompt(recipe, model.pipe, batch_size=recipe.batch_size, model_calls=calls, embeddings=embeddings)

@@ -9,7 +9,7 @@ runs them: a white mask over a grey picture for text-to-image, a white mask over
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -19,7 +19,9 @@ from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 from PIL import Image
 
+from sfumato.engine.image_noise import sub_generators, subseed_noise, varied_add_noise, varied_init_latents
 from sfumato.engine.image_prep import PreparedImages
+from sfumato.engine.noise import has_variation
 from sfumato.errors import RecipeError
 from sfumato.recipe import Recipe
 
@@ -65,8 +67,13 @@ def encode(pipe: Any, image: Image.Image | torch.Tensor) -> torch.Tensor:
     return latents * pipe.vae.config.scaling_factor
 
 
-def sample(pipe: Any, arguments: dict[str, Any], recipe: Recipe, prepared: PreparedImages | None) -> torch.Tensor:
-    """Latents of one batch: text-to-image, img2img or inpainting on `pipe` (the loaded, scheduler-set pipeline)."""
+def sample(pipe: Any, arguments: dict[str, Any], recipe: Recipe, prepared: PreparedImages | None,
+           subseeds: Sequence[int | None] = ()) -> torch.Tensor:
+    """Latents of one batch: text-to-image, img2img or inpainting on `pipe` (the loaded, scheduler-set pipeline).
+
+    `arguments` holds "latents" when the batch has a variation (the whole start noise, engine/noise.py);
+    `subseeds` are the batch's variation seeds, for the noise img2img and inpainting add to the init image.
+    """
     is_inpaint_model = pipe.unet.config.in_channels == INPAINT_UNET_CHANNELS
     if prepared is None and not is_inpaint_model:
         return call_pipeline(pipe, arguments)
@@ -91,7 +98,22 @@ def sample(pipe: Any, arguments: dict[str, Any], recipe: Recipe, prepared: Prepa
     task_arguments = {**arguments, "strength": strength, **_image_arguments(pipe, recipe, prepared, mask, generators)}
     task = "img2img" if mask is None else "inpaint"
     derived = task_pipeline(pipe, task)
-    return call_pipeline(derived, task_arguments)
+    if strength >= 1.0 or not has_variation(recipe):
+        return call_pipeline(derived, task_arguments)  # at strength 1 "latents" (if any) is the whole start noise
+    return _varied(derived, recipe.subseed_strength, task_arguments, subseeds)
+
+
+def _varied(derived: Any, strength: float, arguments: dict[str, Any], subseeds: Sequence[int | None]) -> torch.Tensor:
+    """img2img / inpainting with a variation: the noise added to the init latents is slerped (engine/image_noise.py)."""
+    generators: list[torch.Generator] = arguments["generator"]
+    subs = sub_generators(generators, subseeds)
+    task_arguments = {key: value for key, value in arguments.items() if key != "latents"}  # the pipeline adds noise
+    image = task_arguments["image"]
+    if "mask_image" not in task_arguments and isinstance(image, Image.Image):
+        task_arguments["image"] = varied_init_latents(derived, image, generators, subs, strength)
+    noise = subseed_noise(derived, (task_arguments["width"], task_arguments["height"]), subs)
+    with varied_add_noise(derived.scheduler, strength, noise):
+        return call_pipeline(derived, task_arguments)
 
 
 def refine_arguments(pipe: Any, image: Image.Image | list[Image.Image] | torch.Tensor) -> dict[str, Any]:
@@ -144,8 +166,6 @@ def _latent_mask(mask: Image.Image, latents: torch.Tensor) -> torch.Tensor:
     small = np.asarray(mask.resize((latents.shape[-1], latents.shape[-2]), Image.Resampling.BILINEAR))
     binary = torch.from_numpy((small >= 128).astype(np.float32))[None, None]  # A1111 rounds the latent mask
     return binary.to(device=latents.device, dtype=latents.dtype)
-
-
 
 
 def _latent_upscaled(pipe: Any, image: Image.Image, recipe: Recipe) -> torch.Tensor:

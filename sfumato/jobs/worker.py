@@ -150,10 +150,11 @@ class _ProgressTracker:
 
     def for_batch(self, batch: int) -> Callable[[ProgressEvent], None]:
         recipe = self.job.recipe
-        total = recipe.batch_count * recipe.steps
 
         def on_progress(event: ProgressEvent) -> None:
-            done = batch * recipe.steps + event.step
+            # event.steps, not recipe.steps: img2img and the hires fix run other step counts (engine/generate.py).
+            total = recipe.batch_count * event.steps
+            done = batch * event.steps + event.step
             eta = None
             if event.stage == "sample":
                 if self.first_step_at is None:
@@ -166,8 +167,8 @@ class _ProgressTracker:
             if event.preview is not None:
                 self.last_preview = _data_url(event.preview)
             self.queue.report(self.job.id, JobProgress(
-                stage=event.stage, batch=batch, batches=recipe.batch_count, step=event.step, steps=recipe.steps,
-                fraction=min(done / total, 1.0), eta_s=eta,
+                stage=event.stage, batch=batch, batches=recipe.batch_count, step=event.step, steps=event.steps,
+                fraction=min(done / total, 1.0) if total else 0.0, eta_s=eta,
                 preview=self.last_preview,
             ))
 
