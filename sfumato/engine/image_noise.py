@@ -1,10 +1,10 @@
-"""Variation seeds with an init image: the noise img2img and inpainting add to the init latents, slerped.
+"""Variation seeds and seed resize with an init image: the noise img2img and inpainting add to the init latents.
 
 A1111 adds slerp(strength, noise(seed), noise(subseed)) to the init latents (processing.py, `ImageRNG.first`).
 diffusers' Img2Img / Inpaint pipelines draw that noise themselves and hand it to `scheduler.add_noise`, so the
 batch's scheduler gets an `add_noise` that swaps in the slerped noise (every call: the 4-channel inpaint loop
-re-noises the kept area with the same noise each step). Without a variation nothing here runs, so pictures
-without one stay bit-identical.
+re-noises the kept area with the same noise each step). A1111's "seed resize from" swaps it the same way. Without
+a variation or a seed resize nothing here runs, so those pictures stay bit-identical.
 
 diffusers' img2img also samples the VAE posterior of the init image with the seed's generator (its first draw,
 before the noise). For plain img2img that draw is varied too, so variation strength 1 gives the subseed's
@@ -14,7 +14,7 @@ varies the added noise only: its posterior draws come from the first picture's g
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,7 +22,10 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from sfumato.engine.noise import latent_dtype, slerp
+from sfumato.engine.noise import has_variation, latent_dtype, paste_centred, resized_from, slerp
+from sfumato.recipe import Recipe
+
+NoiseSwap = Callable[[torch.Tensor], torch.Tensor]  # the pipeline's noise (B, C, h, w) -> the batch's
 
 
 def mix(strength: float, noise: torch.Tensor, subnoise: torch.Tensor) -> torch.Tensor:
@@ -70,23 +73,43 @@ def _scaled(pipe: Any, latents: torch.Tensor) -> torch.Tensor:
     return factor * latents
 
 
-def subseed_noise(pipe: Any, size: tuple[int, int], subs: Sequence[torch.Generator]) -> torch.Tensor:
-    """Each subseed's next latent noise (B, C, h, w) at `size` (width, height), drawn as the pipelines draw it."""
+def _draw(pipe: Any, generator: torch.Generator, size: tuple[int, int]) -> torch.Tensor:
+    """The next latent noise (1, C, h, w) of `generator` at `size` (width, height), as the pipelines draw it."""
     factor = int(pipe.vae_scale_factor)
     shape = (1, int(pipe.vae.config.latent_channels), size[1] // factor, size[0] // factor)
-    return torch.cat([randn_tensor(shape, generator=s, device=s.device, dtype=latent_dtype(pipe)) for s in subs])
+    dtype = latent_dtype(pipe)
+    drawn: torch.Tensor = randn_tensor(shape, generator=generator, device=generator.device, dtype=dtype)
+    return drawn
+
+
+def noise_swap(pipe: Any, recipe: Recipe, generators: Sequence[torch.Generator], subs: Sequence[torch.Generator],
+               size: tuple[int, int]) -> NoiseSwap:
+    """What the pipeline's own noise becomes: slerped towards each subseed's next draw or, with A1111's "seed
+    resize from", the seed's (and subseed's) noise drawn at that size, centred over it (as engine/noise.py)."""
+    strength, resized = recipe.subseed_strength, resized_from(recipe, pipe)
+    if resized is None:
+        subnoise = torch.cat([_draw(pipe, s, size) for s in subs])
+        return lambda noise: mix(strength, noise, subnoise)
+    small = []
+    for generator, sub in zip(generators, subs, strict=True):
+        seed_noise = _draw(pipe, torch.Generator(generator.device).manual_seed(generator.initial_seed()), resized)
+        if has_variation(recipe):
+            fresh = torch.Generator(sub.device).manual_seed(sub.initial_seed())
+            seed_noise = mix(strength, seed_noise, _draw(pipe, fresh, resized))
+        small.append(seed_noise)
+    return lambda noise: torch.cat([paste_centred(small[i].to(noise), noise[i:i + 1]) for i in range(len(small))])
 
 
 @contextmanager
-def varied_add_noise(scheduler: Any, strength: float, subnoise: torch.Tensor) -> Iterator[None]:
-    """While open, `scheduler.add_noise` adds slerp(strength, noise, subnoise) instead of the pipeline's noise.
+def swapped_add_noise(scheduler: Any, swap: NoiseSwap) -> Iterator[None]:
+    """While open, `scheduler.add_noise` adds `swap(noise)` instead of the pipeline's own noise.
 
     Set on the instance (this batch's own scheduler, made fresh by generate_batch) and removed on the way out.
     """
     original = scheduler.add_noise
 
     def add_noise(samples: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-        return original(samples, mix(strength, noise, subnoise), timesteps)  # type: ignore[no-any-return]
+        return original(samples, swap(noise), timesteps)  # type: ignore[no-any-return]
 
     scheduler.add_noise = add_noise
     try:

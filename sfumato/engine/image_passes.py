@@ -19,9 +19,9 @@ from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
 from PIL import Image
 
-from sfumato.engine.image_noise import sub_generators, subseed_noise, varied_add_noise, varied_init_latents
+from sfumato.engine.image_noise import noise_swap, sub_generators, swapped_add_noise, varied_init_latents
 from sfumato.engine.image_prep import PreparedImages
-from sfumato.engine.noise import has_variation
+from sfumato.engine.noise import has_variation, resized_from
 from sfumato.errors import RecipeError
 from sfumato.recipe import Recipe
 
@@ -98,22 +98,26 @@ def sample(pipe: Any, arguments: dict[str, Any], recipe: Recipe, prepared: Prepa
     task_arguments = {**arguments, "strength": strength, **_image_arguments(pipe, recipe, prepared, mask, generators)}
     task = "img2img" if mask is None else "inpaint"
     derived = task_pipeline(pipe, task)
-    if strength >= 1.0 or not has_variation(recipe):
-        return call_pipeline(derived, task_arguments)  # at strength 1 "latents" (if any) is the whole start noise
-    return _varied(derived, recipe.subseed_strength, task_arguments, subseeds)
+    if strength >= 1.0:
+        return call_pipeline(derived, task_arguments)  # "latents" (if any) is the whole start noise
+    # Below strength 1 the pipeline adds noise to the init latents itself: "latents" would replace the picture.
+    task_arguments.pop("latents", None)
+    if not has_variation(recipe) and resized_from(recipe, pipe) is None:
+        return call_pipeline(derived, task_arguments)
+    return _varied(derived, recipe, task_arguments, subseeds)
 
 
-def _varied(derived: Any, strength: float, arguments: dict[str, Any], subseeds: Sequence[int | None]) -> torch.Tensor:
-    """img2img / inpainting with a variation: the noise added to the init latents is slerped (engine/image_noise.py)."""
+def _varied(derived: Any, recipe: Recipe, arguments: dict[str, Any], subseeds: Sequence[int | None]) -> torch.Tensor:
+    """img2img / inpainting with a variation or a seed resize: the noise added to the init latents is swapped
+    (engine/image_noise.py)."""
     generators: list[torch.Generator] = arguments["generator"]
     subs = sub_generators(generators, subseeds)
-    task_arguments = {key: value for key, value in arguments.items() if key != "latents"}  # the pipeline adds noise
-    image = task_arguments["image"]
-    if "mask_image" not in task_arguments and isinstance(image, Image.Image):
-        task_arguments["image"] = varied_init_latents(derived, image, generators, subs, strength)
-    noise = subseed_noise(derived, (task_arguments["width"], task_arguments["height"]), subs)
-    with varied_add_noise(derived.scheduler, strength, noise):
-        return call_pipeline(derived, task_arguments)
+    image = arguments["image"]
+    if has_variation(recipe) and "mask_image" not in arguments and isinstance(image, Image.Image):
+        arguments["image"] = varied_init_latents(derived, image, generators, subs, recipe.subseed_strength)
+    swap = noise_swap(derived, recipe, generators, subs, (arguments["width"], arguments["height"]))
+    with swapped_add_noise(derived.scheduler, swap):
+        return call_pipeline(derived, arguments)
 
 
 def refine_arguments(pipe: Any, image: Image.Image | list[Image.Image] | torch.Tensor) -> dict[str, Any]:

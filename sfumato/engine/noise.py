@@ -53,7 +53,8 @@ def draw_noise(pipe: Any, recipe: Recipe, generator: torch.Generator, *,
     recipe's size or `size` (width, height)."""
     factor = int(pipe.vae_scale_factor)
     width, height = size or (recipe.width, recipe.height)
-    shape = (1, int(pipe.unet.config.in_channels), height // factor, width // factor)
+    # The VAE's latent channels: the UNet's input for plain models, 4 of an inpainting UNet's 9 inputs.
+    shape = (1, int(pipe.vae.config.latent_channels), height // factor, width // factor)
     noise: torch.Tensor = randn_tensor(shape, generator=generator, device=generator.device, dtype=latent_dtype(pipe))
     return noise
 
@@ -62,7 +63,7 @@ def has_variation(recipe: Recipe) -> bool:
     return recipe.subseed is not None and recipe.subseed_strength != 0
 
 
-def _resized_from(recipe: Recipe, pipe: Any) -> tuple[int, int] | None:
+def resized_from(recipe: Recipe, pipe: Any) -> tuple[int, int] | None:
     """The size the seed's noise is drawn at when it differs (in latent cells) from the picture's."""
     if recipe.seed_resize_from_width is None or recipe.seed_resize_from_height is None:
         return None
@@ -72,7 +73,7 @@ def _resized_from(recipe: Recipe, pipe: Any) -> tuple[int, int] | None:
     return None if same else size
 
 
-def _paste_centred(noise: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
+def paste_centred(noise: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
     """A1111's seed resize: the middle of `noise` over the middle of `canvas` (both (1, C, H, W)); the overlap."""
     dy, dx = (canvas.shape[2] - noise.shape[2]) // 2, (canvas.shape[3] - noise.shape[3]) // 2
     height = noise.shape[2] if dy >= 0 else noise.shape[2] + 2 * dy
@@ -85,7 +86,7 @@ def _paste_centred(noise: torch.Tensor, canvas: torch.Tensor) -> torch.Tensor:
 
 
 def _picture_noise(pipe: Any, recipe: Recipe, generator: torch.Generator, subseed: int | None) -> torch.Tensor:
-    resized = _resized_from(recipe, pipe)
+    resized = resized_from(recipe, pipe)
     # Resized noise comes from a fresh generator on the seed; the picture's own generator then draws the full
     # size noise underneath (A1111's ImageRNG.first), so the sampler's later draws continue as without resize.
     source = generator if resized is None else torch.Generator(generator.device).manual_seed(generator.initial_seed())
@@ -96,7 +97,7 @@ def _picture_noise(pipe: Any, recipe: Recipe, generator: torch.Generator, subsee
         mixed = slerp(recipe.subseed_strength, noise[0].float(), subnoise[0].float())  # (C, H/f, W/f)
         noise = mixed.to(noise.dtype).unsqueeze(0)
     if resized is not None:
-        noise = _paste_centred(noise, draw_noise(pipe, recipe, generator))
+        noise = paste_centred(noise, draw_noise(pipe, recipe, generator))
     return noise
 
 
@@ -109,7 +110,7 @@ def variation_latents(pipe: Any, recipe: Recipe, generators: Sequence[torch.Gene
     A1111); the subseed noise comes from a fresh generator on the same device. The slerp runs in fp32 and the
     result goes back to the pipeline's dtype; at strength 1 it is the subseed's noise bit for bit.
     """
-    if not has_variation(recipe) and _resized_from(recipe, pipe) is None:
+    if not has_variation(recipe) and resized_from(recipe, pipe) is None:
         return None
     return torch.cat([_picture_noise(pipe, recipe, generator, subseed)
                       for generator, subseed in zip(generators, subseeds, strict=True)])

@@ -112,3 +112,23 @@ def test_hires_progress_continues_the_first_pass_count(studio: Studio) -> None:
     assert {e.steps for e in samples} == {5}
     assert [e.step for e in samples] == [1, 2, 2, 3, 3, 4, 5, 5]
     assert events[-1] == ProgressEvent("decode", 0, 1, 5, 5)
+
+
+@pytest.mark.parametrize("model", ["tiny-sd1", "tiny-sdxl"])
+def test_seed_resize_with_an_init_image_keeps_the_image(studio: Studio, model: str) -> None:
+    fields = {**_fields(studio, model), "seed_resize_from_width": 16, "seed_resize_from_height": 16}
+    resized = _pixels(studio, fields)
+    other_init = _pixels(studio, fields, init_image_hash=studio.inputs.put(_noise_picture(2), kind="image"))
+    assert np.abs(resized - other_init).max() > 0  # the init image still counts (diffusers' `latents=` drops it)
+    assert np.abs(resized - _pixels(studio, _fields(studio, model))).max() > 0  # and the resized noise too
+    np.testing.assert_array_equal(_pixels(studio, fields, subseed=5, subseed_strength=0.3),
+                                  _pixels(studio, fields, subseed=5, subseed_strength=0.3))
+
+
+def test_inpainting_checkpoint_takes_a_variation_from_a_prompt_alone(studio: Studio) -> None:
+    # The variation's noise has the VAE's 4 latent channels, not the inpainting UNet's 9 inputs.
+    fields = {"prompt": "a kite", "model": "tiny-sd1-inpainting", "seed": 2, "steps": 3, "width": SIZE, "height": SIZE}
+    plain = _pixels(studio, fields)
+    np.testing.assert_array_equal(_pixels(studio, fields, subseed=8, subseed_strength=0.0), plain)
+    assert np.abs(_pixels(studio, fields, subseed=8, subseed_strength=0.5) - plain).max() > 0
+    assert np.abs(_pixels(studio, fields, seed_resize_from_width=16, seed_resize_from_height=16) - plain).max() > 0
