@@ -132,3 +132,13 @@ def test_inpainting_checkpoint_takes_a_variation_from_a_prompt_alone(studio: Stu
     np.testing.assert_array_equal(_pixels(studio, fields, subseed=8, subseed_strength=0.0), plain)
     assert np.abs(_pixels(studio, fields, subseed=8, subseed_strength=0.5) - plain).max() > 0
     assert np.abs(_pixels(studio, fields, seed_resize_from_width=16, seed_resize_from_height=16) - plain).max() > 0
+
+
+
+def test_prompt_editing_in_img2img_counts_from_the_first_step_run_over_the_whole_schedule(studio: Studio) -> None:
+    # A1111: setup_conds spans `steps`, and its CFG denoiser's step is 0 on the first step img2img samples. Here
+    # 8 steps at strength 0.5 run 4: [a:b:0.5] switches at step 4 of 8, so b is never used; [a:b:0.25] is.
+    fields = {**_fields(studio, "tiny-sd1"), "steps": 8, "denoising_strength": 0.5, "guidance_scale": 15}
+    plain = _pixels(studio, fields, prompt="a red apple")
+    np.testing.assert_array_equal(_pixels(studio, fields, prompt="[a red apple:a blue car:0.5]"), plain)
+    assert np.abs(_pixels(studio, fields, prompt="[a red apple:a blue car:0.25]") - plain).max() > 0
