@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from sfumato.engine.progress import ProgressEvent
+from sfumato.jobs.records import JobProgress
+from sfumato.jobs.worker import _ProgressTracker
 from sfumato.models.families import Family
 from sfumato.models.tiny import build_tiny_inpainting_pipeline, build_tiny_pipeline
 from sfumato.settings import Settings
@@ -142,3 +145,18 @@ def test_prompt_editing_in_img2img_counts_from_the_first_step_run_over_the_whole
     plain = _pixels(studio, fields, prompt="a red apple")
     np.testing.assert_array_equal(_pixels(studio, fields, prompt="[a red apple:a blue car:0.5]"), plain)
     assert np.abs(_pixels(studio, fields, prompt="[a red apple:a blue car:0.25]") - plain).max() > 0
+
+
+def test_job_progress_of_an_img2img_run_reaches_one(studio: Studio) -> None:
+    reports: list[JobProgress] = []
+
+    class Recorder:  # stands in for the JobQueue, which keeps progress only for a claimed job
+        def report(self, job_id: str, progress: JobProgress) -> None:
+            reports.append(progress)
+
+    recipe = studio.new_recipe({**_fields(studio, "tiny-sd1"), "steps": 10, "denoising_strength": 0.5})
+    tracker = _ProgressTracker(Recorder(), SimpleNamespace(id="job", recipe=recipe))  # type: ignore[arg-type]
+    studio.engine.run(recipe, on_progress=tracker.for_batch(0))
+    sampling = [p for p in reports if p.stage == "sample"]
+    assert [p.step for p in sampling] == [1, 2, 3, 4, 5] and {p.steps for p in sampling} == {5}
+    assert sampling[-1].fraction == 1.0 and reports[-1].stage == "decode"

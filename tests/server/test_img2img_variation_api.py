@@ -33,3 +33,4 @@ def test_img2img_takes_a_variation_seed(live_server: LiveServer) -> None:
         plain = client.post("/sdapi/v1/img2img", json=payload)
     np.testing.assert_array_equal(_picture(whole.json()), _picture(seed9.json()))
     assert np.abs(_picture(varied.json()).astype(int) - _picture(plain.json())).max() > 0
+
