@@ -299,18 +299,6 @@ def embeddings_from_ti_hashes(ti_hashes: str | None) -> tuple[AdapterRef, ...]:
     return tuple(found)
 
 
-def _ti_hashes_are_derived(params: dict[str, str], adapters: tuple[AdapterRef, ...], lora_derived: bool) -> bool:
-    # As for Lora hashes: sfumato writes TI hashes right after them, ahead of every unknown key.
-    for key, value in params.items():
-        if key == "TI hashes":
-            return ti_hashes_of(adapters) == value
-        if key == "Lora hashes" and lora_derived:
-            continue
-        if key not in A1111_FIXED_KEYS and not _read_known(key, value, {}):
-            return False
-    return False
-
-
 def _escape(text: str) -> str:
     return text.replace("%", "%25").replace(":", "%3A").replace(",", "%2C")
 
@@ -419,10 +407,13 @@ def recipe_from_infotext(text: str) -> Recipe:
         data["adapters"] = decode_adapters(params["Adapters"])
     else:
         data["adapters"] = adapters_from_prompt(data["prompt"], lora_hashes) + embeddings_from_ti_hashes(ti_hashes)
-    lora_derived = lora_hashes is not None and _lora_hashes_are_derived(params, data["adapters"])
+    lora_derived = lora_hashes is not None and _hashes_are_derived(
+        "Lora hashes", params, lora_hashes_of(data["adapters"]))
     if lora_hashes is not None and lora_derived:
         extra.remove(("Lora hashes", lora_hashes))
-    if ti_hashes is not None and _ti_hashes_are_derived(params, data["adapters"], lora_derived):
+    if ti_hashes is not None and _hashes_are_derived(
+            "TI hashes", params, ti_hashes_of(data["adapters"]),
+            frozenset({"Lora hashes"} if lora_derived else ())):
         extra.remove(("TI hashes", ti_hashes))
     data["extra"] = tuple(extra)
     return recipe_from(data)
@@ -456,12 +447,16 @@ def _read_known(key: str, value: str, data: dict[str, Any]) -> bool:
     return True
 
 
-def _lora_hashes_are_derived(params: dict[str, str], adapters: tuple[AdapterRef, ...]) -> bool:
-    # sfumato writes Lora hashes from the adapters, ahead of every unknown key. When another tool's text has
-    # it elsewhere, or with entries the adapters do not give, keep it in extra so it is written back as it was.
+def _hashes_are_derived(hashes_key: str, params: dict[str, str], derived: str | None,
+                        written_before: frozenset[str] = frozenset()) -> bool:
+    # sfumato writes Lora hashes, then TI hashes, from the adapters, after the A1111 fixed keys and the hires
+    # keys kept in extra, ahead of every other unknown key. When another tool's text has one elsewhere, or with
+    # entries the adapters do not give, keep it in extra so it is written back as it was.
     for key, value in params.items():
-        if key == "Lora hashes":
-            return lora_hashes_of(adapters) == value
-        if key not in A1111_FIXED_KEYS and key not in _HIRES_EXTRA_KEYS and not _read_known(key, value, {}):
+        if key == hashes_key:
+            return derived == value
+        if key in written_before or key in A1111_FIXED_KEYS or key in _HIRES_EXTRA_KEYS:
+            continue
+        if not _read_known(key, value, {}):
             return False
     return False
