@@ -1,0 +1,54 @@
+"""`sfumato again` and `sfumato info` on a picture made with each feature merged for issues #5, #7 and #8."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sfumato.cli import main
+from sfumato.picture_file import read_metadata
+
+FAST = ("--steps", "2", "--size", "32x32", "--seed", "5", "--json")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+KINDS = {
+    "template": ("a {red|blue} __animal__",),
+    "theme": ("--theme", "HOME/owl.yaml", "<lora:ink:0.3> at night"),
+    "style with a LoRA tag": ("an owl", "--style", "Ink"),
+    "lora and hires fix": ("a <lora:ink:0.8> owl", "--hires", "--hires-steps", "2"),
+    "lora parts, embedding, hires lanczos": ("a <lora:ink:0.5:1> owl, inkstyle", "--hires", "--hires-steps", "2",
+                                             "--hires-upscaler", "Lanczos"),
+    "embedding and img2img": ("an owl, inkstyle", "--init-image", "HOME/init.png"),
+    "embedding and inpainting": ("an owl, inkstyle", "--init-image", "HOME/init.png", "--mask", "HOME/mask.png"),
+    "lora and only-masked inpainting": ("a <lora:ink:0.7> owl", "--init-image", "HOME/init.png", "--mask",
+                                        "HOME/mask.png", "--inpaint-area", "only-masked", "--padding", "4"),
+    "template and init image": ("a {red|blue} __animal__", "--init-image", "HOME/init.png"),
+    "variation seed and embedding": ("inkstyle owl", "--variation-seed", "7", "--variation-strength", "0.5"),
+    "AND and hires fix": ("an owl AND a cat :0.5", "--hires", "--hires-steps", "2"),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_again_matches_and_info_reads_it(home: Path, capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    args = [arg.replace("HOME", str(home)) for arg in KINDS[kind]]
+    code, out, err = run(capsys, "generate", *args, *FAST)
+    assert code == 0, err
+    (item,) = json.loads(out)
+    path = Path(item["path"])
+    code, out, err = run(capsys, "again", str(path))
+    assert code == 0 and "pixels match (0 differ)" in out, err + out
+    code, out, err = run(capsys, "info", str(path))
+    assert code == 0, err
+    recipe = read_metadata(path).recipe
+    assert recipe.prompt in out
+    names = {adapter.name for adapter in recipe.adapters}
+    assert ("<lora:ink" in recipe.prompt) == ("ink" in names)  # every LoRA tag was applied and recorded
+    assert ("inkstyle" in recipe.prompt) == ("inkstyle" in names)
