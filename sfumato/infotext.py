@@ -19,7 +19,7 @@ Variation seed / Variation seed strength are A1111's; sfumato writes them whenev
 (A1111 only when the strength is not 0), so a subseed kept at strength 0 survives the round trip.
 Seed resize from (`WxH`) is A1111's too.
   img2img / inpainting / hires fix: A1111's Mask mode, Mask blur, Inpaint area, Masked area padding, Masked
-  content, Hires upscale / resize / steps / upscaler, and sfumato's Resize mode (see `_image_values`).
+  content, Hires upscale / resize / steps / upscaler, and sfumato's Resize mode (see `sfumato.infotext_image`).
 Then `Recipe.extra` in order (A1111 fixed-slot keys such as `VAE hash` take their fixed slot, as in A1111),
 then `Version: sfumato-<version>` unless extra carries a `Version` (kept from another tool's text).
 """
@@ -36,11 +36,11 @@ from pydantic import ValidationError
 
 from sfumato import __version__
 from sfumato.errors import BadInput, RecipeError
+from sfumato.infotext_image import HIRES_EXTRA_KEYS, RE_IMAGESIZE, image_values, read_image_key
 from sfumato.recipe import SCHEMA_VERSION, AdapterRef, Recipe, recipe_from
 
 # A1111's own patterns (modules/infotext_utils.py), kept verbatim so other tools' text parses the same.
 RE_PARAM: Final = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-RE_IMAGESIZE: Final = re.compile(r"^(\d+)x(\d+)$")
 # A1111's extra-network tag: <lora:NAME>, <lora:NAME:WEIGHT>, <lora:NAME:TE:UNET>, ...
 RE_LORA_TAG: Final = re.compile(r"<lora:([^:>]+)(?::([^:>]*))?(?::([^:>]*))?(?::[^>]*)?>")
 _RE_ESCAPED: Final = re.compile(r"%(25|3A|2C)")
@@ -68,20 +68,6 @@ _FIELD_KEYS: Final[Mapping[str, str]] = MappingProxyType({
     "Variation seed": "subseed", "Variation seed strength": "subseed_strength",
     "Mix prompt": "mix_prompt", "Mix factor": "mix_factor",
 })
-# img2img, inpainting and hires fix (issue #7): A1111's keys (Mask blur, Inpaint area, Masked area padding,
-# Masked content, Mask mode, Hires upscale/resize/steps/upscaler) and sfumato's `Resize mode`. Each is written
-# when the feature is on (as A1111 does) or when its value is not the default, so every Recipe round-trips.
-_IMAGE_FIELD_KEYS: Final[Mapping[str, str]] = MappingProxyType({
-    "Resize mode": "resize_mode", "Mask blur": "mask_blur", "Masked area padding": "inpaint_padding",
-    "Masked content": "masked_content", "Hires upscale": "hires_scale", "Hires steps": "hires_steps",
-    "Hires upscaler": "hires_upscaler",
-})
-# A1111 hires keys sfumato keeps in `extra`; written in A1111's slot, ahead of the modelled hires keys.
-_HIRES_EXTRA_KEYS: Final = ("Hires checkpoint", "Hires sampler", "Hires prompt", "Hires negative prompt",
-                            "Hires schedule type")
-_INPAINT_AREAS: Final[Mapping[str, str]] = MappingProxyType({"Whole picture": "whole picture",
-                                                             "Only masked": "only masked"})
-_MASK_MODES: Final[Mapping[str, bool]] = MappingProxyType({"Inpaint masked": False, "Inpaint not masked": True})
 _NOISE_SOURCES: Final[Mapping[str, str]] = MappingProxyType({"CPU": "cpu", "GPU": "device"})
 _SFUMATO_VERSION_PREFIX: Final = "sfumato-"
 
@@ -128,7 +114,7 @@ def _parameters(recipe: Recipe) -> dict[str, str | None]:
     lora_hashes = extra.get("Lora hashes", lora_hashes_of(recipe.adapters))
     ti_hashes = extra.get("TI hashes", ti_hashes_of(recipe.adapters))
     a1111 = _a1111_values(recipe)
-    ours = _sfumato_values(recipe, lora_hashes, ti_hashes) | _image_values(recipe)  # (both checked for clashes below)
+    ours = _sfumato_values(recipe, lora_hashes, ti_hashes) | image_values(recipe)  # (both checked for clashes below)
     if "Lora hashes" in extra:
         ours.pop("Lora hashes")  # another tool's text put it among its own keys; write it there again
     if "TI hashes" in extra:
@@ -144,8 +130,8 @@ def _parameters(recipe: Recipe) -> dict[str, str | None]:
     # dict.update keeps a key's first slot: as A1111's `{..., **extra_generation_params}`.
     params.update(a1111)
     # A1111 writes Hires sampler / prompt / ... (kept in extra) just before the hires keys sfumato models.
-    params.update((key, value) for key, value in recipe.extra if key in _HIRES_EXTRA_KEYS)
-    params.update(_image_values(recipe))
+    params.update((key, value) for key, value in recipe.extra if key in HIRES_EXTRA_KEYS)
+    params.update(image_values(recipe))
     params.update(ours)
     params.update(_template_values(recipe))
     params.update(recipe.extra)
@@ -208,45 +194,6 @@ def _template_values(recipe: Recipe) -> dict[str, str | None]:
         "Theme": recipe.theme,
         "Theme hash": recipe.theme_hash,
     }
-
-
-def _image_values(recipe: Recipe) -> dict[str, str | None]:
-    """img2img / inpainting / hires keys (issue #7), in A1111's order; defaults left out unless the feature is on."""
-    defaults, masked, hires = Recipe.model_fields, recipe.mask_hash is not None, recipe.hires_upscaler is not None
-    only_masked = recipe.inpaint_area == "only masked"
-
-    def changed(field: str) -> bool:
-        return bool(getattr(recipe, field) != defaults[field].default)
-
-    resize = f"{recipe.hires_width}x{recipe.hires_height}"
-    has_resize = recipe.hires_width > 0 or recipe.hires_height > 0
-    return {
-        "Resize mode": recipe.resize_mode if changed("resize_mode") else None,
-        "Mask mode": "Inpaint not masked" if recipe.invert_mask else None,
-        "Mask blur": str(recipe.mask_blur) if (masked and recipe.mask_blur > 0) or changed("mask_blur") else None,
-        "Inpaint area": "Only masked" if only_masked else None,
-        "Masked area padding": str(recipe.inpaint_padding) if only_masked or changed("inpaint_padding") else None,
-        "Masked content": recipe.masked_content if changed("masked_content") else None,
-        "Hires upscale": str(recipe.hires_scale) if (hires and not has_resize) or changed("hires_scale") else None,
-        "Hires resize": resize if has_resize else None,
-        "Hires steps": str(recipe.hires_steps) if recipe.hires_steps else None,
-        "Hires upscaler": recipe.hires_upscaler,
-    }
-
-
-def _read_image_key(key: str, value: str, data: dict[str, Any]) -> bool:
-    """Read one img2img / inpainting / hires key into `data`; False when `key` is not one of them."""
-    if key in _IMAGE_FIELD_KEYS:
-        data[_IMAGE_FIELD_KEYS[key]] = value
-    elif key == "Inpaint area" and value in _INPAINT_AREAS:
-        data["inpaint_area"] = _INPAINT_AREAS[value]
-    elif key == "Mask mode" and value in _MASK_MODES:
-        data["invert_mask"] = _MASK_MODES[value]
-    elif key == "Hires resize" and (size := RE_IMAGESIZE.match(value)) is not None:
-        data["hires_width"], data["hires_height"] = size[1], size[2]
-    else:
-        return False
-    return True
 
 
 # --- adapters --------------------------------------------------------------------------------------------
@@ -439,7 +386,7 @@ def _read_known(key: str, value: str, data: dict[str, Any]) -> bool:
         data["noise_source"] = _NOISE_SOURCES[value]
     elif key == "Adapters":
         pass  # decoded once all keys are read: it needs the final prompt
-    elif _read_image_key(key, value, data):
+    elif read_image_key(key, value, data):
         pass
     else:
         # sfumato's own Version is rewritten on every save; another tool's Version is kept as written.
@@ -455,7 +402,7 @@ def _hashes_are_derived(hashes_key: str, params: dict[str, str], derived: str | 
     for key, value in params.items():
         if key == hashes_key:
             return derived == value
-        if key in written_before or key in A1111_FIXED_KEYS or key in _HIRES_EXTRA_KEYS:
+        if key in written_before or key in A1111_FIXED_KEYS or key in HIRES_EXTRA_KEYS:
             continue
         if not _read_known(key, value, {}):
             return False
