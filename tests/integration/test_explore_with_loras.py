@@ -79,3 +79,13 @@ def test_prompt_mix_records_the_embeddings_of_both_prompts(seam_home: Path) -> N
             assert studio.again(saved.path).matches
     finally:
         studio.close()
+
+
+def test_a_lora_tag_only_in_the_walk_target_is_refused(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression: the tag in the mixed-in prompt was neither applied nor mentioned.
+    code = main(["walk", "an owl", "--to-prompt", "a <lora:ink:1> cat", "--frames", "2", *FAST])
+    captured = capsys.readouterr()
+    assert code == 2 and "mix_prompt: LoRA tag <lora:ink:1.0>" in captured.err
+    same = _cells(capsys, "walk", "an <lora:ink:1> owl", "--to-prompt", "a <lora:ink:1> cat", "--frames", "2",
+                  "--formats", "gif")
+    assert [_weights(frame) for frame in same] == [[("ink", 1.0)]] * 2
