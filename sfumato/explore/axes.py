@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from sfumato.errors import BadInput
-from sfumato.infotext import adapters_from_prompt
+from sfumato.infotext_adapters import adapters_from_prompt
 from sfumato.recipe import MAX_SEED, Recipe
 from sfumato.sampler_names import SAMPLER_NAMES
 

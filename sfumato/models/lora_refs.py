@@ -7,7 +7,7 @@ the engine applies `Recipe.adapters` only, so a Recipe says everything the pictu
 from __future__ import annotations
 
 from sfumato.errors import RecipeError
-from sfumato.infotext import adapters_from_prompt
+from sfumato.infotext_adapters import adapters_from_prompt
 from sfumato.models.library import ModelKind, ModelLibrary
 from sfumato.recipe import AdapterRef, Recipe
 
