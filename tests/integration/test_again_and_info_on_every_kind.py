@@ -52,3 +52,21 @@ def test_again_matches_and_info_reads_it(home: Path, capsys: pytest.CaptureFixtu
     names = {adapter.name for adapter in recipe.adapters}
     assert ("<lora:ink" in recipe.prompt) == ("ink" in names)  # every LoRA tag was applied and recorded
     assert ("inkstyle" in recipe.prompt) == ("inkstyle" in names)
+
+
+def test_a_lora_tagged_twice_with_two_weights_is_said(seam_home: Path) -> None:
+    # A style adding a LoRA the prompt already tags: the first weight is applied (the infotext reader's rule);
+    # A1111 would add both, so the picture says so instead of dropping the second weight quietly.
+    from sfumato.settings import Settings
+    from sfumato.studio import Studio
+
+    studio = Studio.open(Settings(home=seam_home))
+    try:
+        # what the Ink style ("{prompt}, <lora:ink:0.7>") makes of a prompt that tags ink itself
+        recipe = studio.new_recipe({"prompt": "an owl <lora:ink:0.6>, <lora:ink:0.7>", "seed": 1, "steps": 2,
+                                    "width": 32, "height": 32})
+        (picture,) = studio.engine.run(recipe)
+    finally:
+        studio.close()
+    assert [(a.name, a.weight) for a in picture.recipe.adapters] == [("ink", 0.6)]
+    assert "<lora:ink> is tagged 2 times with weights 0.6, 0.7: only the first, 0.6, is applied" in picture.warnings
