@@ -28,7 +28,7 @@ Kind = Literal["int", "float", "str"]
 Value = int | float | str
 Apply = Callable[[dict[str, Any], Value, Sequence[Value]], None]
 
-_NUMBER: Final = {"int": r"[+-]?\d+", "float": r"[+-]?\d+(?:\.\d*)?"}
+_NUMBER: Final[Mapping[str, str]] = MappingProxyType({"int": r"[+-]?\d+", "float": r"[+-]?\d+(?:\.\d*)?"})
 _KINDS: Final[Mapping[Kind, Callable[[str], Value]]] = MappingProxyType({"int": int, "float": float, "str": str})
 
 
