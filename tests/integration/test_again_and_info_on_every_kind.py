@@ -33,6 +33,9 @@ KINDS = {
     "template and init image": ("a {red|blue} __animal__", "--init-image", "HOME/init.png"),
     "variation seed and embedding": ("inkstyle owl", "--variation-seed", "7", "--variation-strength", "0.5"),
     "AND and hires fix": ("an owl AND a cat :0.5", "--hires", "--hires-steps", "2"),
+    "variation seed, seed resize and hires fix": ("a <lora:ink:0.4> owl", "--variation-seed", "7",
+                                                  "--variation-strength", "0.4", "--seed-resize-from", "48x48",
+                                                  "--hires", "--hires-steps", "2"),
 }
 
 
