@@ -1,7 +1,8 @@
 """`sfumato train lora` and `sfumato train status`: LoRA training from a dataset folder, run status.
 
 The plan is validated here, before any model loads; torch loads inside the command only. Ctrl+C stops the
-run after its next step and saves a checkpoint (a second Ctrl+C aborts at once).
+run after its next step and saves a checkpoint (a second Ctrl+C aborts at once). The base-model lookup, the
+progress run and the sample saver here serve `train dreambooth` and `train embedding` too.
 """
 
 from __future__ import annotations
