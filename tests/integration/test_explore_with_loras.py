@@ -89,3 +89,9 @@ def test_a_lora_tag_only_in_the_walk_target_is_refused(home: Path, capsys: pytes
     same = _cells(capsys, "walk", "an <lora:ink:1> owl", "--to-prompt", "a <lora:ink:1> cat", "--frames", "2",
                   "--formats", "gif")
     assert [_weights(frame) for frame in same] == [[("ink", 1.0)]] * 2
+
+
+def test_a_template_group_inside_a_lora_tag_becomes_its_weight_axis(home: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    cells = _cells(capsys, "grid", "an owl <lora:ink:{0.5|1}>")
+    assert [_weights(cell) for cell in cells] == [[("ink", 0.5)], [("ink", 1.0)]]
