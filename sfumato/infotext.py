@@ -4,7 +4,8 @@ Layout and quoting follow `create_infotext` / `parse_generation_parameters` (ref
 A1111 keys used: Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model hash, Model, Denoising strength,
 Clip skip (only > 1), Init image hash, RNG (`CPU` for noise_source "cpu"; absent or `GPU` means "device"),
 Lora hashes ("name: hash" for LoRA adapters with a hash), TI hashes (the same for embedding adapters: the
-textual inversions a prompt used). sfumato's own keys, written only when needed:
+textual inversions a prompt used; these and `Adapters` are in `sfumato.infotext_adapters`). sfumato's own keys,
+written only when needed:
   Adapters               every adapter as "kind:name:weight[:hash]" (`%`, `:`, `,` in name/hash %-escaped;
                          weight "TE/UNET" when a LoRA's UNet weight differs), or
                          "none"; written when the `<lora:NAME:WEIGHT>` tags in the prompt (with Lora hashes)
@@ -19,7 +20,7 @@ Variation seed / Variation seed strength are A1111's; sfumato writes them whenev
 (A1111 only when the strength is not 0), so a subseed kept at strength 0 survives the round trip.
 Seed resize from (`WxH`) is A1111's too.
   img2img / inpainting / hires fix: A1111's Mask mode, Mask blur, Inpaint area, Masked area padding, Masked
-  content, Hires upscale / resize / steps / upscaler, and sfumato's Resize mode (see `_image_values`).
+  content, Hires upscale / resize / steps / upscaler, and sfumato's Resize mode (see `sfumato.infotext_image`).
 Then `Recipe.extra` in order (A1111 fixed-slot keys such as `VAE hash` take their fixed slot, as in A1111),
 then `Version: sfumato-<version>` unless extra carries a `Version` (kept from another tool's text).
 """
@@ -28,22 +29,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-from pydantic import ValidationError
-
 from sfumato import __version__
 from sfumato.errors import BadInput, RecipeError
-from sfumato.recipe import SCHEMA_VERSION, AdapterRef, Recipe, recipe_from
+from sfumato.infotext_adapters import (
+    adapters_from_prompt,
+    decode_adapters,
+    embeddings_from_ti_hashes,
+    encode_adapters,
+    lora_hashes_of,
+    ti_hashes_of,
+)
+from sfumato.infotext_image import HIRES_EXTRA_KEYS, RE_IMAGESIZE, image_values, read_image_key
+from sfumato.recipe import SCHEMA_VERSION, Recipe, recipe_from
 
-# A1111's own patterns (modules/infotext_utils.py), kept verbatim so other tools' text parses the same.
+# A1111's own pattern (modules/infotext_utils.py), kept verbatim so other tools' text parses the same.
 RE_PARAM: Final = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-RE_IMAGESIZE: Final = re.compile(r"^(\d+)x(\d+)$")
-# A1111's extra-network tag: <lora:NAME>, <lora:NAME:WEIGHT>, <lora:NAME:TE:UNET>, ...
-RE_LORA_TAG: Final = re.compile(r"<lora:([^:>]+)(?::([^:>]*))?(?::([^:>]*))?(?::[^>]*)?>")
-_RE_ESCAPED: Final = re.compile(r"%(25|3A|2C)")
 
 # create_infotext's dict literal, in order; keys from extra_generation_params that are listed here keep this slot.
 A1111_FIXED_KEYS: Final[tuple[str, ...]] = (
@@ -68,20 +72,6 @@ _FIELD_KEYS: Final[Mapping[str, str]] = MappingProxyType({
     "Variation seed": "subseed", "Variation seed strength": "subseed_strength",
     "Mix prompt": "mix_prompt", "Mix factor": "mix_factor",
 })
-# img2img, inpainting and hires fix (issue #7): A1111's keys (Mask blur, Inpaint area, Masked area padding,
-# Masked content, Mask mode, Hires upscale/resize/steps/upscaler) and sfumato's `Resize mode`. Each is written
-# when the feature is on (as A1111 does) or when its value is not the default, so every Recipe round-trips.
-_IMAGE_FIELD_KEYS: Final[Mapping[str, str]] = MappingProxyType({
-    "Resize mode": "resize_mode", "Mask blur": "mask_blur", "Masked area padding": "inpaint_padding",
-    "Masked content": "masked_content", "Hires upscale": "hires_scale", "Hires steps": "hires_steps",
-    "Hires upscaler": "hires_upscaler",
-})
-# A1111 hires keys sfumato keeps in `extra`; written in A1111's slot, ahead of the modelled hires keys.
-_HIRES_EXTRA_KEYS: Final = ("Hires checkpoint", "Hires sampler", "Hires prompt", "Hires negative prompt",
-                            "Hires schedule type")
-_INPAINT_AREAS: Final[Mapping[str, str]] = MappingProxyType({"Whole picture": "whole picture",
-                                                             "Only masked": "only masked"})
-_MASK_MODES: Final[Mapping[str, bool]] = MappingProxyType({"Inpaint masked": False, "Inpaint not masked": True})
 _NOISE_SOURCES: Final[Mapping[str, str]] = MappingProxyType({"CPU": "cpu", "GPU": "device"})
 _SFUMATO_VERSION_PREFIX: Final = "sfumato-"
 
@@ -128,7 +118,7 @@ def _parameters(recipe: Recipe) -> dict[str, str | None]:
     lora_hashes = extra.get("Lora hashes", lora_hashes_of(recipe.adapters))
     ti_hashes = extra.get("TI hashes", ti_hashes_of(recipe.adapters))
     a1111 = _a1111_values(recipe)
-    ours = _sfumato_values(recipe, lora_hashes, ti_hashes) | _image_values(recipe)  # (both checked for clashes below)
+    ours = _sfumato_values(recipe, lora_hashes, ti_hashes) | image_values(recipe)  # (both checked for clashes below)
     if "Lora hashes" in extra:
         ours.pop("Lora hashes")  # another tool's text put it among its own keys; write it there again
     if "TI hashes" in extra:
@@ -144,8 +134,8 @@ def _parameters(recipe: Recipe) -> dict[str, str | None]:
     # dict.update keeps a key's first slot: as A1111's `{..., **extra_generation_params}`.
     params.update(a1111)
     # A1111 writes Hires sampler / prompt / ... (kept in extra) just before the hires keys sfumato models.
-    params.update((key, value) for key, value in recipe.extra if key in _HIRES_EXTRA_KEYS)
-    params.update(_image_values(recipe))
+    params.update((key, value) for key, value in recipe.extra if key in HIRES_EXTRA_KEYS)
+    params.update(image_values(recipe))
     params.update(ours)
     params.update(_template_values(recipe))
     params.update(recipe.extra)
@@ -208,150 +198,6 @@ def _template_values(recipe: Recipe) -> dict[str, str | None]:
         "Theme": recipe.theme,
         "Theme hash": recipe.theme_hash,
     }
-
-
-def _image_values(recipe: Recipe) -> dict[str, str | None]:
-    """img2img / inpainting / hires keys (issue #7), in A1111's order; defaults left out unless the feature is on."""
-    defaults, masked, hires = Recipe.model_fields, recipe.mask_hash is not None, recipe.hires_upscaler is not None
-    only_masked = recipe.inpaint_area == "only masked"
-
-    def changed(field: str) -> bool:
-        return bool(getattr(recipe, field) != defaults[field].default)
-
-    resize = f"{recipe.hires_width}x{recipe.hires_height}"
-    has_resize = recipe.hires_width > 0 or recipe.hires_height > 0
-    return {
-        "Resize mode": recipe.resize_mode if changed("resize_mode") else None,
-        "Mask mode": "Inpaint not masked" if recipe.invert_mask else None,
-        "Mask blur": str(recipe.mask_blur) if (masked and recipe.mask_blur > 0) or changed("mask_blur") else None,
-        "Inpaint area": "Only masked" if only_masked else None,
-        "Masked area padding": str(recipe.inpaint_padding) if only_masked or changed("inpaint_padding") else None,
-        "Masked content": recipe.masked_content if changed("masked_content") else None,
-        "Hires upscale": str(recipe.hires_scale) if (hires and not has_resize) or changed("hires_scale") else None,
-        "Hires resize": resize if has_resize else None,
-        "Hires steps": str(recipe.hires_steps) if recipe.hires_steps else None,
-        "Hires upscaler": recipe.hires_upscaler,
-    }
-
-
-def _read_image_key(key: str, value: str, data: dict[str, Any]) -> bool:
-    """Read one img2img / inpainting / hires key into `data`; False when `key` is not one of them."""
-    if key in _IMAGE_FIELD_KEYS:
-        data[_IMAGE_FIELD_KEYS[key]] = value
-    elif key == "Inpaint area" and value in _INPAINT_AREAS:
-        data["inpaint_area"] = _INPAINT_AREAS[value]
-    elif key == "Mask mode" and value in _MASK_MODES:
-        data["invert_mask"] = _MASK_MODES[value]
-    elif key == "Hires resize" and (size := RE_IMAGESIZE.match(value)) is not None:
-        data["hires_width"], data["hires_height"] = size[1], size[2]
-    else:
-        return False
-    return True
-
-
-# --- adapters --------------------------------------------------------------------------------------------
-
-def _alias(name: str) -> str:
-    # A1111 removes these from the alias it writes in `Lora hashes` (extensions/Lora/networks.py).
-    return name.replace(":", "").replace(",", "")
-
-
-def lora_hashes_of(adapters: Iterable[AdapterRef]) -> str | None:
-    """A1111's `Lora hashes` value ("alias: hash, ...") for the LoRA adapters that carry a hash."""
-    entries = [f"{_alias(a.name)}: {a.hash}" for a in adapters if a.kind == "lora" and a.hash is not None]
-    return ", ".join(entries) or None
-
-
-def adapters_from_prompt(prompt: str, lora_hashes: str | None) -> tuple[AdapterRef, ...]:
-    """LoRA adapters named by `<lora:NAME:WEIGHT>` tags in `prompt`, first use of each name, hashes looked up."""
-    hashes = dict(
-        entry.split(": ", 1) for entry in (lora_hashes or "").split(", ") if ": " in entry
-    )
-    found: dict[str, AdapterRef] = {}
-    for match in RE_LORA_TAG.finditer(prompt):
-        name, weight = match[1], match[2] or "1"
-        if name in found:
-            continue
-        try:
-            # A1111's third item is the UNet's weight (<lora:NAME:TE:UNET>); kept only where it differs.
-            unet = None if match[3] is None or float(match[3]) == float(weight) else float(match[3])
-            found[name] = AdapterRef(name=name, weight=float(weight), hash=hashes.get(_alias(name)), unet_weight=unet)
-        except (ValueError, ValidationError):
-            continue  # a tag A1111 would read with options we do not model: not an adapter we can name
-    return tuple(found.values())
-
-
-# --- textual-inversion embeddings (A1111 "TI hashes") ------------------------------------------------------
-
-def ti_hashes_of(adapters: Iterable[AdapterRef]) -> str | None:
-    """A1111's `TI hashes` value ("name: hash, ...") for the embedding adapters that carry a hash."""
-    entries = [f"{_alias(a.name)}: {a.hash}" for a in adapters if a.kind == "embedding" and a.hash is not None]
-    return ", ".join(entries) or None
-
-
-def embeddings_from_ti_hashes(ti_hashes: str | None) -> tuple[AdapterRef, ...]:
-    """Embedding adapters named by a `TI hashes` value, in order; entries that name nothing are skipped."""
-    found = []
-    for entry in (ti_hashes or "").split(", "):
-        name, _, value = entry.partition(": ")
-        if name and value:
-            found.append(AdapterRef(name=name, kind="embedding", hash=value))
-    return tuple(found)
-
-
-def _ti_hashes_are_derived(params: dict[str, str], adapters: tuple[AdapterRef, ...], lora_derived: bool) -> bool:
-    # As for Lora hashes: sfumato writes TI hashes right after them, ahead of every unknown key.
-    for key, value in params.items():
-        if key == "TI hashes":
-            return ti_hashes_of(adapters) == value
-        if key == "Lora hashes" and lora_derived:
-            continue
-        if key not in A1111_FIXED_KEYS and not _read_known(key, value, {}):
-            return False
-    return False
-
-
-def _escape(text: str) -> str:
-    return text.replace("%", "%25").replace(":", "%3A").replace(",", "%2C")
-
-
-def _unescape(text: str) -> str:
-    return _RE_ESCAPED.sub(lambda match: chr(int(match[1], 16)), text)
-
-
-def encode_adapters(adapters: Iterable[AdapterRef]) -> str:
-    """sfumato's `Adapters` value: "kind:name:weight[:hash], ..." or "none"."""
-    entries = []
-    for adapter in adapters:
-        weight = repr(adapter.weight) if adapter.unet_weight is None else f"{adapter.weight!r}/{adapter.unet_weight!r}"
-        entry = f"{adapter.kind}:{_escape(adapter.name)}:{weight}"
-        entries.append(entry if adapter.hash is None else f"{entry}:{_escape(adapter.hash)}")
-    return ", ".join(entries) or "none"
-
-
-def decode_adapters(value: str) -> tuple[AdapterRef, ...]:
-    """Inverse of `encode_adapters`; raises RecipeError naming the entry that does not parse."""
-    if value == "none":
-        return ()
-    adapters = []
-    for entry in value.split(", "):
-        parts = entry.split(":")
-        if len(parts) not in (3, 4):
-            raise RecipeError(
-                f"adapters: infotext 'Adapters' entry must be 'kind:name:weight[:hash]', got {entry!r}",
-                field="adapters",
-            )
-        weight, _, unet_weight = parts[2].partition("/")  # "TE/UNET" when the parts differ
-        data: dict[str, Any] = {"kind": parts[0], "name": _unescape(parts[1]), "weight": weight}
-        if unet_weight:
-            data["unet_weight"] = unet_weight
-        if len(parts) == 4:
-            data["hash"] = _unescape(parts[3])
-        try:
-            adapters.append(AdapterRef.model_validate(data))
-        except ValidationError as error:
-            raise RecipeError(f"adapters: bad infotext 'Adapters' entry {entry!r}: {error}", field="adapters") from error
-    return tuple(adapters)
 
 
 # --- parsing ---------------------------------------------------------------------------------------------
@@ -419,10 +265,13 @@ def recipe_from_infotext(text: str) -> Recipe:
         data["adapters"] = decode_adapters(params["Adapters"])
     else:
         data["adapters"] = adapters_from_prompt(data["prompt"], lora_hashes) + embeddings_from_ti_hashes(ti_hashes)
-    lora_derived = lora_hashes is not None and _lora_hashes_are_derived(params, data["adapters"])
+    lora_derived = lora_hashes is not None and _hashes_are_derived(
+        "Lora hashes", params, lora_hashes_of(data["adapters"]))
     if lora_hashes is not None and lora_derived:
         extra.remove(("Lora hashes", lora_hashes))
-    if ti_hashes is not None and _ti_hashes_are_derived(params, data["adapters"], lora_derived):
+    if ti_hashes is not None and _hashes_are_derived(
+            "TI hashes", params, ti_hashes_of(data["adapters"]),
+            frozenset({"Lora hashes"} if lora_derived else ())):
         extra.remove(("TI hashes", ti_hashes))
     data["extra"] = tuple(extra)
     return recipe_from(data)
@@ -448,7 +297,7 @@ def _read_known(key: str, value: str, data: dict[str, Any]) -> bool:
         data["noise_source"] = _NOISE_SOURCES[value]
     elif key == "Adapters":
         pass  # decoded once all keys are read: it needs the final prompt
-    elif _read_image_key(key, value, data):
+    elif read_image_key(key, value, data):
         pass
     else:
         # sfumato's own Version is rewritten on every save; another tool's Version is kept as written.
@@ -456,12 +305,16 @@ def _read_known(key: str, value: str, data: dict[str, Any]) -> bool:
     return True
 
 
-def _lora_hashes_are_derived(params: dict[str, str], adapters: tuple[AdapterRef, ...]) -> bool:
-    # sfumato writes Lora hashes from the adapters, ahead of every unknown key. When another tool's text has
-    # it elsewhere, or with entries the adapters do not give, keep it in extra so it is written back as it was.
+def _hashes_are_derived(hashes_key: str, params: dict[str, str], derived: str | None,
+                        written_before: frozenset[str] = frozenset()) -> bool:
+    # sfumato writes Lora hashes, then TI hashes, from the adapters, after the A1111 fixed keys and the hires
+    # keys kept in extra, ahead of every other unknown key. When another tool's text has one elsewhere, or with
+    # entries the adapters do not give, keep it in extra so it is written back as it was.
     for key, value in params.items():
-        if key == "Lora hashes":
-            return lora_hashes_of(adapters) == value
-        if key not in A1111_FIXED_KEYS and key not in _HIRES_EXTRA_KEYS and not _read_known(key, value, {}):
+        if key == hashes_key:
+            return derived == value
+        if key in written_before or key in A1111_FIXED_KEYS or key in HIRES_EXTRA_KEYS:
+            continue
+        if not _read_known(key, value, {}):
             return False
     return False

@@ -128,6 +128,12 @@ class Studio:
         recipe = with_prompt_loras(recipe_from({**given, "model": entry.name}), self.library)
         return self.with_model_hashes(recipe, entry)
 
+    def completed(self, recipe: Recipe) -> Recipe:
+        """A recipe planned from another (a grid cell, a walk frame) made ready to run as `new_recipe` makes
+        them: LoRA tags new to its prompt become hashed adapters, and a changed model gets its hashes."""
+        recipe = with_prompt_loras(recipe, self.library)
+        return self.with_model_hashes(recipe) if recipe.model_hash is None else recipe
+
     def with_model_hashes(self, recipe: Recipe, entry: ModelEntry | None = None) -> Recipe:
         # The entry in hand is hashed directly: looking it up again would rescan every model folder.
         entry = self.library.hashed(entry or self.library.find(recipe.model, with_hashes=False))

@@ -73,7 +73,7 @@ def test_every_cli_command_is_documented_in_the_readme() -> None:
 
 STRICT_MODULES = (
     "sfumato/recipe.py", "sfumato/errors.py", "sfumato/catalog", "sfumato/studio.py", "sfumato/sampler_names.py",
-    "sfumato/infotext.py", "sfumato/picture_file.py", "sfumato/comfyui_graph.py", "sfumato/atomic_write.py", "sfumato/settings.py",
+    "sfumato/infotext.py", "sfumato/infotext_image.py", "sfumato/infotext_adapters.py", "sfumato/picture_file.py", "sfumato/comfyui_graph.py", "sfumato/atomic_write.py", "sfumato/settings.py",
 )
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from PIL import Image, UnidentifiedImageError
@@ -22,7 +24,7 @@ from sfumato.errors import BadInput
 
 InputKind = Literal["image", "mask"]
 # Init images are RGB and masks 8-bit grey (white = inpaint), as A1111 reads them (`convert("L")`).
-MODES: Final = {"image": "RGB", "mask": "L"}
+MODES: Final[Mapping[str, str]] = MappingProxyType({"image": "RGB", "mask": "L"})
 FOLDER: Final = ".inputs"
 _HASH: Final = re.compile(r"^[0-9a-f]{64}$")
 

@@ -8,7 +8,9 @@ over the margins only, so paste-back keeps the original picture where the mask b
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 import numpy as np
@@ -17,7 +19,7 @@ from PIL import Image
 from sfumato.errors import BadInput
 
 SIDES: Final = ("left", "right", "up", "down")
-_ALIASES: Final = {"top": "up", "bottom": "down"}
+_ALIASES: Final[Mapping[str, str]] = MappingProxyType({"top": "up", "bottom": "down"})
 _ENTRY: Final = re.compile(r"^\s*([a-z]+)\s*=\s*(\d+)\s*$")
 MAX_MARGIN: Final = 4096
 

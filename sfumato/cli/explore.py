@@ -34,9 +34,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON."
 
 def _maker(studio: Studio) -> Any:
     def make(recipe: Recipe, *, collection: str) -> list[SavedPicture]:
-        # A cell that changed the model needs that model's hashes in its recipe.
-        recipe = studio.with_model_hashes(recipe) if recipe.model_hash is None else recipe
-        return studio.generate(recipe, collection=collection)
+        return studio.generate(studio.completed(recipe), collection=collection)
 
     return make
 

@@ -6,8 +6,10 @@ picture can be made again from its file. Without `--size`, an init image sets th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 from sfumato.catalog.inputs import decode_image, store_inputs
@@ -19,8 +21,10 @@ DEFAULT_STRENGTH: Final = 0.75  # A1111's img2img default
 DEFAULT_HIRES_STRENGTH: Final = 0.7  # A1111's hires-fix default
 DEFAULT_HIRES_UPSCALER: Final = "Latent"
 # What people type -> Recipe value: A1111's labels and dashed CLI spellings both work.
-_AREAS: Final = {"whole": "whole picture", "whole-picture": "whole picture", "whole picture": "whole picture",
-                 "only-masked": "only masked", "only masked": "only masked", "masked": "only masked"}
+_AREAS: Final[Mapping[str, str]] = MappingProxyType({
+    "whole": "whole picture", "whole-picture": "whole picture", "whole picture": "whole picture",
+    "only-masked": "only masked", "only masked": "only masked", "masked": "only masked",
+})
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from sfumato.cli.context import CliContext, err_console, out_console
-from sfumato.cli.train_lora import progress_bar, stop_on_sigint
+from sfumato.cli.train_lora import base_model, run_with_progress
 from sfumato.errors import BadInput
 from sfumato.models.families import FAMILIES
 from sfumato.train.dataset.check import check_dataset
@@ -24,63 +24,31 @@ from sfumato.train.lora.run import runs_root
 def build_embedding_plan(context: CliContext, dataset: Path, template: str, fields: dict[str, Any]
                          ) -> tuple[EmbeddingPlan, Any]:
     """The validated plan (the base model's family, hash and native size filled in) and the base's library entry."""
-    library = context.studio.library
-    entry = library.find(fields.pop("base") or context.settings.default_model, with_hashes=False)
-    if entry.family is None:
-        raise BadInput(f"--base: {entry.name!r} has no known model family ({entry.evidence})")
+    entry, base_hash = base_model(context, fields.pop("base"))
     check_family(entry.family, entry.name)
-    hashed = library.hashed(entry) if entry.path is not None else entry
     lines = template_lines(template)
     given = {k: v for k, v in fields.items() if v is not None}  # None: the family's or the plan's default
     if not given.get("sample_prompts"):  # A1111 previews with a training prompt: the first template line
         given["sample_prompts"] = (fill(lines[0], token=fields["token"], filewords=""),)
     plan = make_embedding_plan({
-        "base": entry.name, "base_hash": hashed.hashes.sha256 if hashed.hashes else None,
+        "base": entry.name, "base_hash": base_hash,
         "family": entry.family.value, "dataset": dataset.resolve(), "resolution": FAMILIES[entry.family].native_size,
         "template_lines": lines, **given,
     })
     return plan, entry
 
 
-def _sample_saver(context: CliContext, plan: EmbeddingPlan, sampler: str) -> Any:
-    """Samples go to the catalog, collection `embedding-TOKEN`, each recipe naming the embedding."""
-    from sfumato.picture import BatchPosition, Picture
-    from sfumato.recipe import AdapterRef, recipe_from
-
-    def save(pictures: list[Any]) -> None:
-        for sample in pictures:
-            recipe = recipe_from({
-                "model": plan.base, "prompt": sample.prompt, "seed": sample.seed, "steps": plan.sample_steps,
-                "guidance_scale": plan.sample_guidance, "width": plan.resolution, "height": plan.resolution,
-                "sampler": sampler, "device": sample.device,
-                "adapters": [AdapterRef(name=plan.token, kind="embedding")],
-            })
-            context.studio.save(Picture(sample.image, recipe, BatchPosition(sample.seed, 1, 0)), collection=plan.name)
-
-    return save
-
-
 def _run(context: CliContext, plan: EmbeddingPlan, entry: Any, output: Path, *, resume: bool, cpu: bool) -> Any:
-    from sfumato.engine.samplers import make_scheduler  # torch: only when training
+    from sfumato.recipe import AdapterRef
     from sfumato.train.embedding.trainer import EmbeddingRun, train_embedding
-    from sfumato.train.lora.base_model import load_base
-    from sfumato.train.lora.trainer import Hooks
 
     settings = context.settings
-    sampler = FAMILIES[entry.family].default_sampler
     run = EmbeddingRun(runs_root(settings.home) / plan.name, output, settings.cache_dir / "training")
-    console = err_console()
-    with stop_on_sigint() as stop, progress_bar(console) as progress:
-        task = progress.add_task(plan.token, total=plan.steps, loss="-", rate="-")
-
-        def on_step(report: Any) -> None:
-            rate = (report.step - report.resumed_from) / max(report.seconds, 1e-9)
-            progress.update(task, completed=report.step, loss=f"{report.loss:.4f}", rate=f"{rate:.2f}")
-
-        hooks = Hooks(on_step=on_step, on_samples=_sample_saver(context, plan, sampler), should_stop=stop.is_set,
-                      on_status=console.print,
-                      sample_scheduler=lambda config: make_scheduler(sampler, "Automatic", dict(config)))
-        return train_embedding(plan, pipe=load_base(entry), run=run, resume=resume, hooks=hooks, cpu=cpu)
+    # Samples go to the catalog, collection `embedding-TOKEN` (the run's name), each recipe naming the embedding.
+    return run_with_progress(
+        context, plan, entry, label=plan.token, adapter=AdapterRef(name=plan.token, kind="embedding"),
+        collection=plan.name,
+        train=lambda pipe, hooks: train_embedding(plan, pipe=pipe, run=run, resume=resume, hooks=hooks, cpu=cpu))
 
 
 def embedding_command(

@@ -1,7 +1,8 @@
 """`sfumato train lora` and `sfumato train status`: LoRA training from a dataset folder, run status.
 
 The plan is validated here, before any model loads; torch loads inside the command only. Ctrl+C stops the
-run after its next step and saves a checkpoint (a second Ctrl+C aborts at once).
+run after its next step and saves a checkpoint (a second Ctrl+C aborts at once). The base-model lookup, the
+progress run and the sample saver here serve `train dreambooth` and `train embedding` too.
 """
 
 from __future__ import annotations
@@ -53,16 +54,13 @@ def progress_bar(console: Console) -> Progress:
 
 def build_plan(context: CliContext, dataset: Path, fields: dict[str, Any]) -> tuple[TrainingPlan, Any]:
     """The validated plan (family defaults filled in) and the base model's library entry."""
-    library = context.studio.library
-    entry = library.find(fields.pop("base") or context.settings.default_model, with_hashes=False)
-    if entry.family is None:
-        raise BadInput(f"--base: {entry.name!r} has no known model family ({entry.evidence})")
+    entry, base_hash = base_model(context, fields.pop("base"))
+    assert entry.family is not None  # base_model refuses a model without one
     spec = FAMILIES[entry.family]
-    hashed = library.hashed(entry) if entry.path is not None else entry
     rank = fields["rank"]
     given = {k: v for k, v in fields.items() if v is not None}  # None: the family's or the plan's default
     plan = make_plan({
-        "base": entry.name, "base_hash": hashed.hashes.sha256 if hashed.hashes else None,
+        "base": entry.name, "base_hash": base_hash,
         "family": entry.family.value, "dataset": dataset.resolve(), "resolution": spec.native_size,
         "alpha": float(rank), "unet_target_modules": spec.lora_unet_targets,
         "text_target_modules": spec.lora_text_targets, **given,
@@ -70,45 +68,67 @@ def build_plan(context: CliContext, dataset: Path, fields: dict[str, Any]) -> tu
     return plan, entry
 
 
-def _sample_saver(context: CliContext, plan: TrainingPlan, sampler: str) -> Any:
-    """Samples go to the catalog, collection `lora-NAME`, each recipe naming the adapter it was drawn with."""
+def base_model(context: CliContext, base: str | None) -> tuple[Any, str | None]:
+    """The base model's library entry (the default model when `base` is None) and its sha256, for every trainer;
+    raises BadInput naming --base when its family is unknown."""
+    library = context.studio.library
+    entry = library.find(base or context.settings.default_model, with_hashes=False)
+    if entry.family is None:
+        raise BadInput(f"--base: {entry.name!r} has no known model family ({entry.evidence})")
+    hashed = library.hashed(entry) if entry.path is not None else entry
+    return entry, hashed.hashes.sha256 if hashed.hashes else None
+
+
+def sample_saver(context: CliContext, plan: Any, sampler: str, *, adapter: Any, collection: str) -> Any:
+    """Samples go to the catalog in `collection`, each recipe naming the adapter (LoRA or embedding) drawn with."""
     from sfumato.picture import BatchPosition, Picture
-    from sfumato.recipe import AdapterRef, recipe_from
+    from sfumato.recipe import recipe_from
 
     def save(pictures: list[Any]) -> None:
         for sample in pictures:
             recipe = recipe_from({
                 "model": plan.base, "prompt": sample.prompt, "seed": sample.seed, "steps": plan.sample_steps,
                 "guidance_scale": plan.sample_guidance, "width": plan.resolution, "height": plan.resolution,
-                "sampler": sampler, "device": sample.device, "adapters": [AdapterRef(name=plan.name, weight=1.0)],
+                "sampler": sampler, "device": sample.device, "adapters": [adapter],
             })
-            context.studio.save(Picture(sample.image, recipe, BatchPosition(sample.seed, 1, 0)),
-                                collection=f"lora-{plan.name}")
+            context.studio.save(Picture(sample.image, recipe, BatchPosition(sample.seed, 1, 0)), collection=collection)
 
     return save
 
 
-def run_training(context: CliContext, plan: TrainingPlan, entry: Any, *, resume: bool, cpu: bool) -> Any:
+def run_with_progress(context: CliContext, plan: Any, entry: Any, *, label: str, adapter: Any, collection: str,
+                      train: Any) -> Any:
+    """`train(pipe, hooks)` on the base model with a progress bar, samples saved, Ctrl+C stopping after a step."""
     from sfumato.engine.samplers import make_scheduler  # torch: only when training
     from sfumato.train.lora.base_model import load_base
-    from sfumato.train.lora.trainer import Hooks, LoraRun, train_lora
+    from sfumato.train.lora.trainer import Hooks
 
-    settings = context.settings
     sampler = FAMILIES[entry.family].default_sampler
-    run = LoraRun(runs_root(settings.home) / plan.name, settings.models_root / "Lora" / f"{plan.name}.safetensors",
-                  settings.cache_dir / "training")
     console = err_console()
     with stop_on_sigint() as stop, progress_bar(console) as progress:
-        task = progress.add_task(plan.name, total=plan.steps, loss="-", rate="-")
+        task = progress.add_task(label, total=plan.steps, loss="-", rate="-")
 
         def on_step(report: Any) -> None:
             rate = (report.step - report.resumed_from) / max(report.seconds, 1e-9)
             progress.update(task, completed=report.step, loss=f"{report.loss:.4f}", rate=f"{rate:.2f}")
 
-        hooks = Hooks(on_step=on_step, on_samples=_sample_saver(context, plan, sampler), should_stop=stop.is_set,
-                      on_status=console.print,
+        hooks = Hooks(on_step=on_step, should_stop=stop.is_set, on_status=console.print,
+                      on_samples=sample_saver(context, plan, sampler, adapter=adapter, collection=collection),
                       sample_scheduler=lambda config: make_scheduler(sampler, "Automatic", dict(config)))
-        return train_lora(plan, pipe=load_base(entry), run=run, resume=resume, hooks=hooks, cpu=cpu)
+        return train(load_base(entry), hooks)
+
+
+def run_training(context: CliContext, plan: TrainingPlan, entry: Any, *, resume: bool, cpu: bool) -> Any:
+    from sfumato.recipe import AdapterRef
+    from sfumato.train.lora.trainer import LoraRun, train_lora
+
+    settings = context.settings
+    run = LoraRun(runs_root(settings.home) / plan.name, settings.models_root / "Lora" / f"{plan.name}.safetensors",
+                  settings.cache_dir / "training")
+    return run_with_progress(
+        context, plan, entry, label=plan.name, adapter=AdapterRef(name=plan.name, weight=1.0),
+        collection=f"lora-{plan.name}",
+        train=lambda pipe, hooks: train_lora(plan, pipe=pipe, run=run, resume=resume, hooks=hooks, cpu=cpu))
 
 
 def lora_command(

@@ -30,7 +30,8 @@ def mix_conditioning(a: Conditioning, b: Conditioning, factor: float, empty: Con
     a, b = pad_with_empty(a, length, empty), pad_with_empty(b, length, empty)
     mixed = _mix(a.embeds, b.embeds, factor)
     assert mixed is not None
-    return Conditioning(mixed, _mix(a.pooled, b.pooled, factor))
+    # Both prompts' textual inversions went in, so the picture records (and `again` checks) all of them.
+    return Conditioning(mixed, _mix(a.pooled, b.pooled, factor), a.embeddings | b.embeddings)
 
 
 def mix_schedules(first: ConditioningSchedule, second: ConditioningSchedule, factor: float) -> ConditioningSchedule:

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from sfumato.errors import BadInput
+from sfumato.infotext_adapters import adapters_from_prompt
 from sfumato.recipe import MAX_SEED, Recipe
 from sfumato.sampler_names import SAMPLER_NAMES
 
@@ -27,7 +28,7 @@ Kind = Literal["int", "float", "str"]
 Value = int | float | str
 Apply = Callable[[dict[str, Any], Value, Sequence[Value]], None]
 
-_NUMBER: Final = {"int": r"[+-]?\d+", "float": r"[+-]?\d+(?:\.\d*)?"}
+_NUMBER: Final[Mapping[str, str]] = MappingProxyType({"int": r"[+-]?\d+", "float": r"[+-]?\d+(?:\.\d*)?"})
 _KINDS: Final[Mapping[Kind, Callable[[str], Value]]] = MappingProxyType({"int": int, "float": float, "str": str})
 
 
@@ -55,9 +56,29 @@ def _search_replace(fields: dict[str, Any], value: Value, values: Sequence[Value
     if not any(search in (fields.get(name) or "") for name in texts):
         raise BadInput(f"Prompt S/R: the first value {search!r} is not in the prompt or negative prompt; it is what "
                        "each value replaces", hint="start the values with a word the prompt contains")
+    before = str(fields.get("prompt") or "")
     for name in texts:
         if fields.get(name) is not None:
             fields[name] = fields[name].replace(search, str(value))
+    _follow_lora_tags(fields, before)
+
+
+def _follow_lora_tags(fields: dict[str, Any], before: str) -> None:
+    # A LoRA adapter read from a prompt tag (the edge turns <lora:NAME:W> into an adapter) follows its tag, as in
+    # A1111 where the tags are the LoRAs: S/R over "<lora:ink:0.5>" changes the weight used, or drops the LoRA.
+    # Tags new to the prompt become adapters when the cell is made (Studio.completed).
+    old = {tag.name: tag for tag in adapters_from_prompt(before, None)}
+    new = {tag.name: tag for tag in adapters_from_prompt(str(fields.get("prompt") or ""), None)}
+    adapters = []
+    for adapter in (dict(a) for a in fields.get("adapters") or ()):
+        tag = old.get(adapter["name"])
+        if adapter.get("kind", "lora") == "lora" and tag is not None and \
+                (adapter["weight"], adapter.get("unet_weight")) == (tag.weight, tag.unet_weight):
+            if adapter["name"] not in new:
+                continue
+            adapter["weight"], adapter["unet_weight"] = new[adapter["name"]].weight, new[adapter["name"]].unet_weight
+        adapters.append(adapter)
+    fields["adapters"] = adapters
 
 
 @dataclass(frozen=True)

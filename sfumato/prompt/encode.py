@@ -7,7 +7,7 @@ from the first chunk. Weights use A1111's "Original" emphasis: scale token state
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -182,7 +182,7 @@ def pad_with_empty(conditioning: Conditioning, length: int, empty: Conditioning)
     if missing <= 0:
         return conditioning
     repeats = empty.embeds.repeat(1, missing // empty.length, 1)
-    return Conditioning(torch.cat([conditioning.embeds, repeats], dim=1), conditioning.pooled)
+    return replace(conditioning, embeds=torch.cat([conditioning.embeds, repeats], dim=1))  # embeddings kept
 
 
 def pad_with_last(conditioning: Conditioning, length: int) -> Conditioning:
@@ -191,7 +191,7 @@ def pad_with_last(conditioning: Conditioning, length: int) -> Conditioning:
     if missing <= 0:
         return conditioning
     last = conditioning.embeds[:, -1:].repeat(1, missing, 1)
-    return Conditioning(torch.cat([conditioning.embeds, last], dim=1), conditioning.pooled)
+    return replace(conditioning, embeds=torch.cat([conditioning.embeds, last], dim=1))
 
 
 def check_clip_skip(components: PromptComponents, clip_skip: int, parsed: ParsedPrompt) -> None:

@@ -8,7 +8,9 @@ through Compel's own grammar instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from sfumato.prompt.a1111 import (
@@ -23,7 +25,7 @@ from sfumato.prompt.compel_syntax import Syntax, SyntaxChoice, parse_compel, res
 from sfumato.prompt.errors import PromptError
 
 # A1111 treats <lyco:...> as an alias of <lora:...>.
-ADAPTER_KINDS: Final = {"lora": "lora", "lyco": "lora", "hypernet": "hypernet"}
+ADAPTER_KINDS: Final[Mapping[str, str]] = MappingProxyType({"lora": "lora", "lyco": "lora", "hypernet": "hypernet"})
 # `(word:1,2)`: a weight A1111 silently reads as text at x1.1; almost always a typo for 1.2.
 _BAD_WEIGHT: Final = re.compile(r":\s*([+-]?[\d.,][^\s()\[\]:]*)\s*\)")
 _GOOD_WEIGHT: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
@@ -101,7 +103,7 @@ def parse_prompt(text: str, *, steps: int, syntax: SyntaxChoice = "auto", negati
         stripped, adapters, warnings = text, (), _negative_tag_warnings(text)
     else:
         stripped, adapters = _strip_adapters(text, field)
-        warnings = ()
+        warnings = _repeated_tag_warnings(adapters)
     chosen = resolve_syntax(stripped, syntax)
     if chosen == "compel":
         parts, combine = parse_compel(stripped)
@@ -147,6 +149,19 @@ def _adapter(tag: Any, text: str, field: str) -> AdapterTag:
                               hint=f"write <{tag.kind}:{positional[0] if positional else 'NAME'}:0.8>") from error
     name = positional[0] if positional else ""
     return AdapterTag(ADAPTER_KINDS.get(tag.kind, tag.kind), name, weight, tag.items)
+
+
+def _repeated_tag_warnings(adapters: tuple[AdapterTag, ...]) -> tuple[str, ...]:
+    # The first tag of a name gives the adapter (the infotext reader's rule, so a Recipe round-trips); A1111 would
+    # apply each tag and add the weights, so a repeat with another weight (a style adding a typed LoRA) is said.
+    weights: dict[tuple[str, str], list[float]] = {}
+    for tag in adapters:
+        weights.setdefault((tag.kind, tag.name), []).append(tag.weight)
+    return tuple(
+        f"<{kind}:{name}> is tagged {len(found)} times with weights {', '.join(map(str, found))}: only the first, "
+        f"{found[0]}, is applied"
+        for (kind, name), found in weights.items() if len(set(found)) > 1
+    )
 
 
 def _negative_tag_warnings(text: str) -> tuple[str, ...]:

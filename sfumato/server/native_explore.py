@@ -65,7 +65,7 @@ class ExploreResult(BaseModel):
 
 def _queued_maker(studio: Studio, limits: Limits) -> Any:
     def make(recipe: Recipe, *, collection: str) -> list[SavedPicture]:
-        recipe = limits.check(studio.with_model_hashes(recipe) if recipe.model_hash is None else recipe)
+        recipe = limits.check(studio.completed(recipe))
         job = studio.jobs.wait(studio.jobs.submit(recipe, requested_by="explore", collection=collection).id)
         if job.state is not JobState.DONE:
             raise JobFailed(f"{collection}: a job of it ended {job.state.value}: {job.error}")

@@ -51,7 +51,8 @@ def test_a1111_example_to_recipe() -> None:
         AdapterRef(name="easynegative", kind="embedding", hash="c74b4e810b03"),  # from TI hashes
     )
     assert [key for key, _ in recipe.extra] == [
-        "Hires sampler", "Hires prompt", "Hires schedule type", "TI hashes", "Emphasis", "Version",
+        # TI hashes, as Lora hashes, is what the adapters give, so it is not kept in extra (written back in place).
+        "Hires sampler", "Hires prompt", "Hires schedule type", "Emphasis", "Version",
     ]
     assert (recipe.hires_width, recipe.hires_height, recipe.hires_steps) == (1024, 1536, 15)
     assert recipe.hires_upscaler == "4x-UltraSharp"

@@ -6,15 +6,19 @@ Shared by the embedded model's trainer and the LoRA trainer.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from PIL import Image, ImageDraw
 
 from sfumato.atomic_write import atomic_writer
 
-PHASE_COLOURS = {"vae": (52, 101, 164), "unet": (204, 0, 0), "lora": (78, 154, 6)}
+# One loss-plot colour per run phase (the log's "phase"): the base model's vae/unet, LoRA and embedding runs.
+PHASE_COLOURS: Final[Mapping[str, tuple[int, int, int]]] = MappingProxyType({
+    "vae": (52, 101, 164), "unet": (204, 0, 0), "lora": (78, 154, 6), "embedding": (117, 80, 123),
+})
 
 
 def append_log(run: Path, row: dict[str, Any]) -> None:

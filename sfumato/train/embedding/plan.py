@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sfumato.errors import BadInput, RecipeError
+from sfumato.errors import RecipeError
 from sfumato.models.embedding_files import ENCODER_WIDTHS
 from sfumato.models.families import Family
-from sfumato.train.lora.plan import LrScheduler
+from sfumato.train.lora.plan import LrScheduler, plan_file, validated_plan
 
 SCHEMA_VERSION: Final = 1
 RUN_PREFIX: Final = "embedding-"  # run folders: <home>/training/embedding-TOKEN, beside LoRA runs
@@ -80,20 +80,11 @@ class EmbeddingPlan(BaseModel):
 
 
 def make_embedding_plan(fields: dict[str, Any]) -> EmbeddingPlan:
-    """An EmbeddingPlan from user input; pydantic's errors become one BadInput naming each field and value."""
-    try:
-        return EmbeddingPlan(**fields)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'plan'}: {err['msg']} (got {err.get('input')!r})"
-                             for err in e.errors())
-        raise BadInput(f"embedding training plan: {problems}") from e
+    return validated_plan(EmbeddingPlan, fields, "embedding training plan")
 
 
 def read_embedding_plan(path: Path) -> EmbeddingPlan:
-    try:
-        return make_embedding_plan(json.loads(Path(path).read_text(encoding="utf-8")))
-    except json.JSONDecodeError as e:
-        raise BadInput(f"embedding training plan: {str(path)!r} is not JSON ({e})") from e
+    return plan_file(path, EmbeddingPlan, "embedding training plan")
 
 
 def check_family(family: Family, base: str) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sfumato.errors import BadInput
+
+PlanT = TypeVar("PlanT", bound=BaseModel)
 
 SCHEMA_VERSION: Final = 1
 # diffusers.optimization.SchedulerType values that need no extra arguments.
@@ -85,18 +87,28 @@ class TrainingPlan(BaseModel):
         return json.dumps(self.to_json(), indent=1, sort_keys=True)
 
 
-def make_plan(fields: dict[str, Any]) -> TrainingPlan:
-    """A TrainingPlan from user input; pydantic's errors become one BadInput naming each field and value."""
+def validated_plan(kind: type[PlanT], fields: dict[str, Any], what: str) -> PlanT:
+    """A plan of `kind` from user input; pydantic's errors become one BadInput naming each field and value."""
     try:
-        return TrainingPlan(**fields)
+        return kind(**fields)
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'plan'}: {err['msg']} (got {err.get('input')!r})"
                              for err in e.errors())
-        raise BadInput(f"training plan: {problems}") from e
+        raise BadInput(f"{what}: {problems}") from e
+
+
+def plan_file(path: Path, kind: type[PlanT], what: str) -> PlanT:
+    """The plan a run folder's JSON holds, validated as `validated_plan` does."""
+    try:
+        fields = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{what}: {str(path)!r} is not JSON ({e})") from e
+    return validated_plan(kind, fields, what)
+
+
+def make_plan(fields: dict[str, Any]) -> TrainingPlan:
+    return validated_plan(TrainingPlan, fields, "training plan")
 
 
 def read_plan(path: Path) -> TrainingPlan:
-    try:
-        return make_plan(json.loads(Path(path).read_text(encoding="utf-8")))
-    except json.JSONDecodeError as e:
-        raise BadInput(f"training plan: {str(path)!r} is not JSON ({e})") from e
+    return plan_file(path, TrainingPlan, "training plan")

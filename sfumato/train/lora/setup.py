@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 import torch
@@ -19,8 +20,8 @@ from sfumato.errors import BadInput
 from sfumato.train.lora.conditioning import text_models
 from sfumato.train.lora.plan import TrainingPlan
 
-WEIGHT_DTYPES: Final[Mapping[str, torch.dtype]] = {"no": torch.float32, "fp16": torch.float16,
-                                                   "bf16": torch.bfloat16}
+WEIGHT_DTYPES: Final[Mapping[str, torch.dtype]] = MappingProxyType({"no": torch.float32, "fp16": torch.float16,
+                                                                    "bf16": torch.bfloat16})
 
 
 @dataclass(frozen=True)
