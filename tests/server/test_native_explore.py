@@ -45,3 +45,24 @@ def test_walk_through_the_queue(live_server: LiveServer) -> None:
             (9, 1.0, "a pear", 1.0)
         refused = client.post("/api/walks", json={"recipe": {"prompt": "x"}, "to_seed": 1, "formats": ["avi"]})
         assert refused.status_code == 422
+
+
+def test_grid_plan_and_explore_files(live_server: LiveServer) -> None:
+    """What the web studio's Explore tab needs: the cell count before a grid runs, and its sheets served back."""
+    with live_server.client() as client:
+        plan = client.post("/api/grids/plan", json={"recipe": {"prompt": "a {cat|dog|eel}", **FAST}, "x": "seed: 1-2"})
+        assert plan.status_code == 200, plan.text
+        assert plan.json() == {"cells": 6, "axes": [
+            {"axis": "x", "label": "Seed", "value_labels": ["Seed: 1", "Seed: 2"]},
+            {"axis": "y", "label": "Prompt S/R", "value_labels": ["cat", "dog", "eel"]}]}
+        body = client.post("/api/grids", json={"recipe": {"prompt": "a {cat|dog}", **FAST}}, timeout=120).json()
+        assert body["sheets"][0]["columns"] == 2 and len(body["sheets"][0]["cells"]) == 2
+        served = client.get(f"/api/explore-files/{body['files'][0]}")
+        assert served.status_code == 200 and served.content == (live_server.home / "library" / body["files"][0]).read_bytes()
+        # Only grid and walk files inside the library: no climbing out, no plain pictures or other files.
+        climbing = client.get("/api/explore-files/..%2F..%2Fsecrets.json")
+        assert climbing.status_code == 400 and "inside the library" in climbing.json()["detail"]
+        cell_file = f"{body['collection']}/{body['sheets'][0]['cells'][0]['file']}"
+        assert (live_server.home / "library" / cell_file).is_file()
+        assert client.get(f"/api/explore-files/{cell_file}").status_code == 400
+        assert client.get(f"/api/explore-files/{body['collection']}/nothing.gif").status_code == 404
