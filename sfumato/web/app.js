@@ -300,7 +300,11 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll(".tab").forEach((tab) => tab.addEventListener("click", () => showView(tab.dataset.view)));
   $("#generate-form").addEventListener("submit", generate);
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { showView("generate"); generate(e); }
+    if (!(e.key === "Enter" && (e.ctrlKey || e.metaKey))) return;
+    const exploreForm = e.target instanceof Element ? e.target.closest("#grid-form, #walk-form") : null;
+    if (exploreForm) { e.preventDefault(); exploreForm.requestSubmit(); return; }  // the Explore tab's forms
+    showView("generate");
+    generate(e);
   });
   $("#seed-random").addEventListener("click", () => { $("#seed").value = -1; });
   $("#seed-reuse").addEventListener("click", () => { if (lastSeed !== null) $("#seed").value = lastSeed; });
