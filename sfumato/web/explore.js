@@ -31,19 +31,26 @@ function axisText(name) {
   return kind === "adapter" ? `adapter ${values}` : `${kind}: ${values}`;
 }
 
+const stopping = { grid: false, walk: false };  // set by the Stop buttons until the request answers
+
 // Follows the jobs of one explore request (they share its collection and run one after another) until it answers.
+// While Stop is on, every job of it not yet final is cancelled, so a cell queued just after the click stops too.
 function watchJobs(collection, total, prefix) {
   let stopped = false;
   const poll = async () => {
     if (stopped) return;
     try {
       const jobs = (await api("/api/jobs?limit=200")).filter((job) => job.collection === collection);
+      if (stopping[prefix]) {
+        for (const job of jobs.filter((j) => !FINAL.includes(j.state))) await api(`/api/jobs/${job.id}/cancel`, { method: "POST" });
+      }
       const done = jobs.filter((job) => FINAL.includes(job.state)).length;
       const running = jobs.find((job) => job.state === "running");
       const fraction = running?.progress?.fraction || 0;
       $(`#${prefix}-progress`).value = Math.min(1, (done + fraction) / total);
       const step = running?.progress ? `: step ${running.progress.step}/${running.progress.steps}` : "";
-      $(`#${prefix}-status`).textContent = `${done}/${total} done${running ? `, making ${done + 1}${step}` : ""}`;
+      const text = `${done}/${total} done${running ? `, making ${done + 1}${step}` : ""}`;
+      $(`#${prefix}-status`).textContent = stopping[prefix] ? `Stopping (${text})` : text;
     } catch (error) { /* the next poll tries again; the request itself reports failures */ }
     if (!stopped) setTimeout(poll, 400);
   };
@@ -55,6 +62,8 @@ async function runExplore(prefix, path, body, total) {
   $(`#${prefix}-error`).textContent = "";
   $(`#${prefix}-progress`).value = 0;
   $(`#${prefix}-run`).disabled = true;
+  $(`#${prefix}-stop`).disabled = false;
+  stopping[prefix] = false;
   const stop = watchJobs(body.collection, total, prefix);
   try {
     return await api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
@@ -62,7 +71,7 @@ async function runExplore(prefix, path, body, total) {
     $(`#${prefix}-error`).textContent = error.message;
     $(`#${prefix}-status`).textContent = "Stopped";
     return null;
-  } finally { stop(); $(`#${prefix}-run`).disabled = false; }
+  } finally { stop(); $(`#${prefix}-run`).disabled = false; $(`#${prefix}-stop`).disabled = true; }
 }
 
 // --- grid ----------------------------------------------------------------------------------------------
@@ -159,6 +168,12 @@ function setUpExploreTab() {
   }
   $("#grid-form").addEventListener("submit", runGrid);
   $("#walk-form").addEventListener("submit", runWalk);
+  for (const prefix of ["grid", "walk"]) {
+    $(`#${prefix}-stop`).addEventListener("click", () => {
+      stopping[prefix] = true;
+      $(`#${prefix}-status`).textContent = "Stopping...";
+    });
+  }
 }
 
 document.addEventListener("DOMContentLoaded", setUpExploreTab);

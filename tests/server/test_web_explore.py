@@ -56,6 +56,17 @@ def test_grid_sheet_and_its_cells(  # noqa: F811 (page is the imported fixture)
     page.get_by_role("button", name="Make grid").click()
     page.wait_for_function("document.querySelector('#grid-error').textContent.includes('seed')")
 
+    # Stop cancels the grid's running job (and any queued after it): the API's answer says so.
+    page.get_by_label("X values").fill("11-16")
+    page.get_by_label("Y values").fill("")
+    page.get_by_label("Grid steps").fill("30")
+    page.get_by_role("button", name="Make grid").click()
+    page.wait_for_function("document.querySelector('#grid-status').textContent.includes('making')", timeout=60_000)
+    page.get_by_role("button", name="Stop grid").click()
+    page.wait_for_function("document.querySelector('#grid-error').textContent.includes('cancelled')", timeout=60_000)
+    page.screenshot(path=str(artifacts_dir / "web-explore-stopped.png"))
+    assert page.get_by_role("button", name="Make grid").is_enabled()
+
 
 def test_seed_walk_frames_and_animation(  # noqa: F811 (page is the imported fixture)
         live_server: LiveServer, page, artifacts_dir: Path) -> None:
