@@ -40,7 +40,7 @@ function watchJobs(collection, total, prefix) {
   const poll = async () => {
     if (stopped) return;
     try {
-      const jobs = (await api("/api/jobs?limit=200")).filter((job) => job.collection === collection);
+      const jobs = (await api(`/api/jobs?limit=${Math.min(1000, total + 50)}`)).filter((job) => job.collection === collection);
       if (stopping[prefix]) {
         for (const job of jobs.filter((j) => !FINAL.includes(j.state))) await api(`/api/jobs/${job.id}/cancel`, { method: "POST" });
       }
