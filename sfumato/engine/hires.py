@@ -15,10 +15,12 @@ from typing import Any, Final
 import torch
 from PIL import Image
 
+from sfumato.engine.conditioning import PromptPlan, plan_prompt
 from sfumato.engine.image_passes import call_pipeline, denoised_steps, encode, refine_arguments, task_pipeline
 from sfumato.engine.samplers import make_scheduler
 from sfumato.engine.vae_decode import decode_latents
 from sfumato.errors import RecipeError
+from sfumato.prompt.embedding_words import TextualInversions
 from sfumato.recipe import Recipe
 
 
@@ -59,6 +61,27 @@ def check_hires(recipe: Recipe) -> None:
                           f"image (got {recipe.hires_upscaler!r})", field="hires_upscaler")
 
 
+def second_pass_recipe(recipe: Recipe) -> Recipe:
+    """The recipe the hires pass samples with: its steps, and A1111's hires sampler / schedule / prompts if set."""
+    return recipe.replace(steps=recipe.hires_steps or recipe.steps)
+
+
+def plan_hires_prompt(recipe: Recipe, pipe: Any, base_scheduler_config: Mapping[str, Any], *,
+                      embeddings: TextualInversions | None = None) -> PromptPlan | None:
+    """The hires pass's own prompt plan, None without a hires fix.
+
+    As A1111's calculate_hr_conds, the conditioning is rebuilt over the hires pass's steps, so prompt editing
+    (`[a:b:0.5]`) restarts its schedule in the second pass, counted from the first step it runs (as img2img).
+    """
+    if recipe.hires_upscaler is None or recipe.denoising_strength is None:
+        return None
+    second = second_pass_recipe(recipe)
+    scheduler = make_scheduler(second.sampler, second.schedule_type, base_scheduler_config)
+    scheduler.set_timesteps(second.steps)  # model calls: second-order samplers call twice per step
+    return plan_prompt(second, pipe, batch_size=recipe.batch_size, model_calls=len(scheduler.timesteps),
+                       embeddings=embeddings)
+
+
 def upscale(pipe: Any, latents: torch.Tensor, recipe: Recipe) -> torch.Tensor | list[Image.Image]:
     """The first pass's output at the hires size: latents (B, C, H2/f, W2/f), or decoded and resized pictures."""
     assert recipe.hires_upscaler is not None
@@ -76,14 +99,16 @@ def hires_pass(pipe: Any, arguments: dict[str, Any], recipe: Recipe, latents: to
                base_scheduler_config: Mapping[str, Any], seeds: list[int]) -> torch.Tensor:
     """Second pass: img2img of the upscaled first pass, with its own steps and the recipe's denoising strength."""
     assert recipe.denoising_strength is not None  # check_hires ran first
-    steps = recipe.hires_steps or recipe.steps
+    second_pass = second_pass_recipe(recipe)
+    steps = second_pass.steps
     upscaled = upscale(pipe, latents, recipe)
     if denoised_steps(steps, recipe.denoising_strength) < 1:
         if isinstance(upscaled, torch.Tensor):
             return upscaled
         return torch.cat([encode(pipe, image) for image in upscaled])
     # A fresh scheduler for the second pass: diffusers schedulers keep step state.
-    pipe.scheduler = make_scheduler(recipe.sampler, recipe.schedule_type, base_scheduler_config, noise_seed=seeds)
+    pipe.scheduler = make_scheduler(second_pass.sampler, second_pass.schedule_type, base_scheduler_config,
+                                    noise_seed=seeds)
     width, height = recipe.hires_size()
     refine = refine_arguments(pipe, upscaled)
     task = refine.pop("task")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import torch
 
 from sfumato.engine.hires import UPSCALERS
 from sfumato.errors import RecipeError
@@ -67,3 +68,31 @@ def test_hires_steps_and_strength_change_the_second_pass(studio: Studio) -> None
 def test_hires_refusals(studio: Studio, fields: dict[str, object], message: str) -> None:
     with pytest.raises(RecipeError, match=message):
         _run(studio, **fields)
+
+
+def _member_conditioning(studio: Studio, prompt: str, **fields: object) -> list[str]:
+    """Which side of `[a red cat:a blue dog:0.5]` the first AND member got at each UNet call of a hires run."""
+    _run(studio, hires_upscaler="Latent")  # loads the model
+    unet = studio.engine.cache.loaded.pipe.unet  # type: ignore[attr-defined]
+    rows: list[torch.Tensor] = []
+
+    def record(module: object, args: object, kwargs: dict[str, torch.Tensor], output: object) -> None:
+        rows.append(kwargs["encoder_hidden_states"][1].clone())  # [uncond, member 1, ...]: composable widened it
+
+    handle = unet.register_forward_hook(record, with_kwargs=True)
+    try:
+        _run(studio, prompt=prompt, sampler="Euler", steps=4, hires_upscaler="Latent", **fields)
+    finally:
+        handle.remove()
+    return ["cat" if torch.equal(row, rows[0]) else "dog" for row in rows]
+
+
+@pytest.mark.parametrize("prompt", ["[a red cat:a blue dog:0.5]", "[a red cat:a blue dog:0.5] AND a tree"])
+def test_prompt_editing_restarts_in_the_hires_pass(studio: Studio, prompt: str) -> None:
+    # A1111 (calculate_hr_conds) rebuilds the schedule over the hires steps; img2img counts from the first step run.
+    # By hand: 4 steps switch after step 2 (A1111 takes `a` while step <= int(0.5 * 4)); the hires pass of 4 steps at
+    # strength 0.75 runs steps 0-2 of its own schedule, all `a`; 8 hires steps switch after step 4.
+    first = ["cat", "cat", "cat", "dog"]
+    assert _member_conditioning(studio, prompt, hires_steps=4, denoising_strength=0.75) == [*first, "cat", "cat", "cat"]
+    assert _member_conditioning(studio, prompt, hires_steps=8, denoising_strength=1.0) == [
+        *first, *["cat"] * 5, *["dog"] * 3]
