@@ -56,6 +56,10 @@ def check_hires(recipe: Recipe) -> None:
     if recipe.denoising_strength is None:
         raise RecipeError("denoising_strength: the hires fix needs a denoising strength from 0 to 1, got None",
                           field="denoising_strength")
+    checkpoint = recipe.extra_dict().get("Hires checkpoint", "Use same checkpoint")
+    if checkpoint != "Use same checkpoint":
+        raise RecipeError(f"extra: 'Hires checkpoint' {checkpoint!r}: sfumato's hires pass runs on the first pass's "
+                          "model; remove the key to use it", field="extra")
     if recipe.init_image_hash is not None:
         raise RecipeError("hires_upscaler: the hires fix is a text-to-image feature; leave it unset with an init "
                           f"image (got {recipe.hires_upscaler!r})", field="hires_upscaler")
@@ -63,7 +67,10 @@ def check_hires(recipe: Recipe) -> None:
 
 def second_pass_recipe(recipe: Recipe) -> Recipe:
     """The recipe the hires pass samples with: its steps, and A1111's hires sampler / schedule / prompts if set."""
-    return recipe.replace(steps=recipe.hires_steps or recipe.steps)
+    return recipe.replace(
+        steps=recipe.hires_steps or recipe.steps, sampler=recipe.hires_sampler or recipe.sampler,
+        schedule_type=recipe.hires_schedule_type or recipe.schedule_type, prompt=recipe.hires_prompt or recipe.prompt,
+        negative_prompt=recipe.hires_negative_prompt or recipe.negative_prompt)
 
 
 def plan_hires_prompt(recipe: Recipe, pipe: Any, base_scheduler_config: Mapping[str, Any], *,
@@ -76,7 +83,11 @@ def plan_hires_prompt(recipe: Recipe, pipe: Any, base_scheduler_config: Mapping[
     if recipe.hires_upscaler is None or recipe.denoising_strength is None:
         return None
     second = second_pass_recipe(recipe)
-    scheduler = make_scheduler(second.sampler, second.schedule_type, base_scheduler_config)
+    try:
+        scheduler = make_scheduler(second.sampler, second.schedule_type, base_scheduler_config)
+    except RecipeError as error:  # name the hires fields: the first pass's pair was fine
+        raise RecipeError(f"hires_schedule_type (hires pass sampler {second.sampler!r}): {error}",
+                          field="hires_schedule_type") from error
     scheduler.set_timesteps(second.steps)  # model calls: second-order samplers call twice per step
     return plan_prompt(second, pipe, batch_size=recipe.batch_size, model_calls=len(scheduler.timesteps),
                        embeddings=embeddings)

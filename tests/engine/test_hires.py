@@ -96,3 +96,53 @@ def test_prompt_editing_restarts_in_the_hires_pass(studio: Studio, prompt: str) 
     assert _member_conditioning(studio, prompt, hires_steps=4, denoising_strength=0.75) == [*first, "cat", "cat", "cat"]
     assert _member_conditioning(studio, prompt, hires_steps=8, denoising_strength=1.0) == [
         *first, *["cat"] * 5, *["dog"] * 3]
+
+
+def _record_passes(studio: Studio, **fields: object) -> tuple[list[tuple[str, bool, torch.Tensor]], np.ndarray]:
+    """(scheduler class, exponential sigmas, conditioning row) at each UNet call of one run, and its picture."""
+    _run(studio, hires_upscaler="Latent")  # loads the model
+    pipe = studio.engine.cache.loaded.pipe  # type: ignore[attr-defined]
+    calls: list[tuple[str, bool, torch.Tensor]] = []
+
+    def record(module: object, args: object, kwargs: dict[str, torch.Tensor], output: object) -> None:
+        exponential = bool(pipe.scheduler.config.get("use_exponential_sigmas"))
+        calls.append((type(pipe.scheduler).__name__, exponential, kwargs["encoder_hidden_states"][1].clone()))
+
+    handle = pipe.unet.register_forward_hook(record, with_kwargs=True)
+    try:
+        picture = _run(studio, **fields)
+    finally:
+        handle.remove()
+    return calls, picture
+
+
+def test_hires_pass_runs_its_own_sampler_schedule_and_prompt(studio: Studio) -> None:
+    own = {"hires_sampler": "Euler", "hires_schedule_type": "Exponential", "hires_prompt": "a red barn"}
+    base = {"sampler": "DPM++ 2M", "schedule_type": "Automatic", "hires_upscaler": "Latent", "hires_steps": 2,
+            "denoising_strength": 1.0}
+    calls, picture = _record_passes(studio, **base, **own)
+    assert [(name, exponential) for name, exponential, _ in calls] == [
+        *[("DPMSolverMultistepScheduler", False)] * 3, *[("EulerDiscreteScheduler", True)] * 2]
+    barn, _ = _record_passes(studio, prompt="a red barn", sampler="Euler")
+    assert all(torch.equal(row, calls[0][2]) for _, _, row in calls[:3])  # the first pass: the prompt
+    assert all(torch.equal(row, barn[0][2]) for _, _, row in calls[3:])  # the hires pass: the hires prompt
+    _, same = _record_passes(studio, **base)
+    assert np.abs(picture - same).max() > 0
+    np.testing.assert_array_equal(picture, _run(studio, **base, **own))  # made again, the same picture
+
+
+def test_lora_tags_in_the_hires_prompt_must_be_the_prompts(studio: Studio) -> None:
+    with pytest.raises(RecipeError, match=r"hires_prompt: LoRA tag <lora:ink:1.0> is not among the LoRAs"):
+        studio.new_recipe({"prompt": "an owl", "hires_prompt": "an owl <lora:ink:1>", "hires_upscaler": "Latent",
+                           "denoising_strength": 0.5})
+
+
+def test_another_hires_checkpoint_is_refused(studio: Studio) -> None:
+    with pytest.raises(RecipeError, match=r"extra: 'Hires checkpoint' 'other'"):
+        _run(studio, hires_upscaler="Latent", extra=(("Hires checkpoint", "other"),))
+
+
+def test_a_hires_schedule_the_hires_sampler_cannot_run_names_the_hires_field(studio: Studio) -> None:
+    with pytest.raises(RecipeError, match=r"hires_schedule_type \(hires pass sampler 'Euler a'\): schedule_type "
+                                          r"'Karras' is not supported by sampler 'Euler a'"):
+        _run(studio, hires_upscaler="Latent", hires_sampler="Euler a", hires_schedule_type="Karras")
