@@ -238,7 +238,8 @@ def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None =
     calls = count_model_calls(make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config),
                               recipe.steps)
     prompt = plan_prompt(recipe, model.pipe, batch_size=recipe.batch_size, model_calls=calls, embeddings=embeddings)
-    hires_prompt = plan_hires_prompt(recipe, model.pipe, model.base_scheduler_config, embeddings=embeddings)
+    hires_prompt = plan_hires_prompt(recipe, model.pipe, model.base_scheduler_config, first_pass_calls=calls,
+                                     embeddings=embeddings)
     if embeddings is not None:
         used = prompt.schedule.embeddings | (hires_prompt.schedule.embeddings if hires_prompt else frozenset())
         recipe = with_embeddings(recipe, embeddings.adapters(used))

@@ -73,12 +73,13 @@ def second_pass_recipe(recipe: Recipe) -> Recipe:
         negative_prompt=recipe.hires_negative_prompt or recipe.negative_prompt)
 
 
-def plan_hires_prompt(recipe: Recipe, pipe: Any, base_scheduler_config: Mapping[str, Any], *,
+def plan_hires_prompt(recipe: Recipe, pipe: Any, base_scheduler_config: Mapping[str, Any], *, first_pass_calls: int,
                       embeddings: TextualInversions | None = None) -> PromptPlan | None:
     """The hires pass's own prompt plan, None without a hires fix.
 
-    As A1111's calculate_hr_conds, the conditioning is rebuilt over the hires pass's steps, so prompt editing
-    (`[a:b:0.5]`) restarts its schedule in the second pass, counted from the first step it runs (as img2img).
+    As A1111's calculate_hr_conds, the conditioning is rebuilt over the hires pass's steps with A1111's hires
+    timeline: `[a:b:0.5]` has switched before the hires pass, `[a:b:1.5]` switches halfway through it,
+    `[a:b:N]` at step N - first pass steps; the pass counts from the first step it runs (as img2img).
     """
     if recipe.hires_upscaler is None or recipe.denoising_strength is None:
         return None
@@ -90,7 +91,7 @@ def plan_hires_prompt(recipe: Recipe, pipe: Any, base_scheduler_config: Mapping[
                           field="hires_schedule_type") from error
     scheduler.set_timesteps(second.steps)  # model calls: second-order samplers call twice per step
     return plan_prompt(second, pipe, batch_size=recipe.batch_size, model_calls=len(scheduler.timesteps),
-                       embeddings=embeddings)
+                       embeddings=embeddings, first_pass_calls=first_pass_calls)
 
 
 def upscale(pipe: Any, latents: torch.Tensor, recipe: Recipe) -> torch.Tensor | list[Image.Image]:

@@ -71,7 +71,7 @@ def test_hires_refusals(studio: Studio, fields: dict[str, object], message: str)
 
 
 def _member_conditioning(studio: Studio, prompt: str, **fields: object) -> list[str]:
-    """Which side of `[a red cat:a blue dog:0.5]` the first AND member got at each UNet call of a hires run."""
+    """Which side of `[a red cat:a blue dog:WHEN]` the first AND member got at each UNet call of a hires run."""
     _run(studio, hires_upscaler="Latent")  # loads the model
     unet = studio.engine.cache.loaded.pipe.unet  # type: ignore[attr-defined]
     rows: list[torch.Tensor] = []
@@ -87,15 +87,22 @@ def _member_conditioning(studio: Studio, prompt: str, **fields: object) -> list[
     return ["cat" if torch.equal(row, rows[0]) else "dog" for row in rows]
 
 
-@pytest.mark.parametrize("prompt", ["[a red cat:a blue dog:0.5]", "[a red cat:a blue dog:0.5] AND a tree"])
-def test_prompt_editing_restarts_in_the_hires_pass(studio: Studio, prompt: str) -> None:
-    # A1111 (calculate_hr_conds) rebuilds the schedule over the hires steps; img2img counts from the first step run.
-    # By hand: 4 steps switch after step 2 (A1111 takes `a` while step <= int(0.5 * 4)); the hires pass of 4 steps at
-    # strength 0.75 runs steps 0-2 of its own schedule, all `a`; 8 hires steps switch after step 4.
-    first = ["cat", "cat", "cat", "dog"]
-    assert _member_conditioning(studio, prompt, hires_steps=4, denoising_strength=0.75) == [*first, "cat", "cat", "cat"]
-    assert _member_conditioning(studio, prompt, hires_steps=8, denoising_strength=1.0) == [
-        *first, *["cat"] * 5, *["dog"] * 3]
+CAT, DOG = "cat", "dog"
+
+
+# By hand, A1111's timelines (prompt_parser with hires_steps, as calculate_hr_conds calls it): the first pass of 4
+# steps takes `a` while step <= int(WHEN * 4); the hires pass of H steps while step <= int((WHEN - 1) * H) for a
+# fraction, step <= N - 4 for an integer N, counting from the first step it runs (strength 0.75 of 4: steps 0-2).
+@pytest.mark.parametrize(("when", "hires", "expected"), [
+    ("0.5", {"hires_steps": 4, "denoising_strength": 0.75}, [CAT, CAT, CAT, DOG, DOG, DOG, DOG]),
+    ("1.5", {"hires_steps": 8, "denoising_strength": 1.0}, [CAT] * 4 + [CAT] * 5 + [DOG] * 3),
+    ("6", {"hires_steps": 4, "denoising_strength": 1.0}, [CAT] * 4 + [CAT, CAT, CAT, DOG]),
+])
+@pytest.mark.parametrize("members", ["{edit}", "{edit} AND a tree"], ids=["one member", "AND"])
+def test_prompt_editing_follows_a1111s_hires_timeline(studio: Studio, members: str, when: str,
+                                                     hires: dict[str, object], expected: list[str]) -> None:
+    prompt = members.format(edit=f"[a red cat:a blue dog:{when}]")
+    assert _member_conditioning(studio, prompt, **hires) == expected
 
 
 def _record_passes(studio: Studio, **fields: object) -> tuple[list[tuple[str, bool, torch.Tensor]], np.ndarray]:
