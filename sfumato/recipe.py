@@ -119,6 +119,14 @@ class Recipe(BaseModel):
     hires_width: int = Field(default=0, ge=0, le=8192, description="...or to this width (0: from the scale).")
     hires_height: int = Field(default=0, ge=0, le=8192, description="...and/or this height (0: from the scale).")
     hires_steps: int = Field(default=0, ge=0, le=150, description="Hires pass steps (0: as many as `steps`).")
+    # The hires pass's own sampler, schedule type and prompts (issue #7; A1111's Hires sampler / schedule type /
+    # prompt / negative prompt). None: the same as the first pass's.
+    hires_sampler: str | None = Field(default=None, description="Hires pass sampler (None: `sampler`).")
+    hires_schedule_type: str | None = Field(default=None,
+                                            description="Hires pass schedule type (None: `schedule_type`).")
+    hires_prompt: str | None = Field(default=None, min_length=1, description="Hires pass prompt (None: `prompt`).")
+    hires_negative_prompt: str | None = Field(default=None, min_length=1,
+                                              description="Hires pass negative prompt (None: `negative_prompt`).")
 
     def hires_size(self) -> tuple[int, int]:
         """Hires fix target (issue #7), as A1111: `Hires resize` WxH (a 0 side keeps the aspect), else size x scale."""
@@ -132,7 +140,7 @@ class Recipe(BaseModel):
             target = (int(width * self.hires_scale), int(height * self.hires_scale))
         return max(8, target[0] // 8 * 8), max(8, target[1] // 8 * 8)
 
-    @field_validator("sampler", mode="before")
+    @field_validator("sampler", "hires_sampler", mode="before")
     @classmethod
     def _known_sampler(cls, value: Any) -> Any:
         if not isinstance(value, str):
@@ -146,7 +154,7 @@ class Recipe(BaseModel):
             )
         return name
 
-    @field_validator("schedule_type", mode="before")
+    @field_validator("schedule_type", "hires_schedule_type", mode="before")
     @classmethod
     def _known_schedule(cls, value: Any) -> Any:
         if not isinstance(value, str):

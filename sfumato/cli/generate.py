@@ -126,6 +126,12 @@ def generate_command(
     hires_scale: Annotated[Optional[float], typer.Option(help="Hires fix: upscale by (default 2).")] = None,
     hires_size: Annotated[Optional[str], typer.Option(help="Hires fix: WIDTHxHEIGHT instead of a scale.")] = None,
     hires_steps: Annotated[Optional[int], typer.Option(help="Hires fix steps (default: --steps).")] = None,
+    hires_sampler: Annotated[Optional[str], typer.Option(help="Hires fix sampler (default: --sampler).")] = None,
+    hires_schedule: Annotated[Optional[str], typer.Option(
+        help="Hires fix schedule type (default: --schedule).")] = None,
+    hires_prompt: Annotated[Optional[str], typer.Option(help="Hires fix prompt (default: PROMPT).")] = None,
+    hires_negative: Annotated[Optional[str], typer.Option(
+        help="Hires fix negative prompt (default: --negative).")] = None,
 ) -> None:
     """Make pictures from a prompt (or an init image, mask or outpainting); prints the path of each picture.
 
@@ -147,7 +153,9 @@ def generate_command(
     lines = read_prompts_file(from_file) if from_file is not None else [{"prompt": prompt}]
     studio = context.studio
     images = ImageOptions(init_image, strength, mask, mask_blur, inpaint_area, padding, masked_content, invert_mask,
-                          resize_mode, outpaint, hires, hires_upscaler, hires_scale, hires_size, hires_steps)
+                          resize_mode, outpaint, hires, hires_upscaler, hires_scale, hires_size, hires_steps,
+                          hires_sampler=hires_sampler, hires_schedule=hires_schedule, hires_prompt=hires_prompt,
+                          hires_negative=hires_negative)
     common |= {k: v for k, v in image_fields(studio, images, size_given=size is not None).items() if v is not None}
     options = PromptOptions(styles=tuple(style or ()), theme=theme, wildcards=wildcards,
                             mode="combinatorial" if combinatorial else "random")

@@ -46,6 +46,11 @@ class ImageOptions:
     hires_scale: float | None = None
     hires_size: str | None = None
     hires_steps: int | None = None
+    # The hires pass's own sampler, schedule type and prompts (A1111's Hires sampler / ...; None: the first pass's).
+    hires_sampler: str | None = None
+    hires_schedule: str | None = None
+    hires_prompt: str | None = None
+    hires_negative: str | None = None
 
 
 def _read(path: Path, field: str) -> Any:
@@ -91,12 +96,17 @@ def _hires_size(text: str) -> tuple[int, int]:
 def hires_fields(options: ImageOptions) -> dict[str, Any]:
     upscaler = options.hires_upscaler or (DEFAULT_HIRES_UPSCALER if options.hires else None)
     if upscaler is None:
-        if options.hires_scale is not None or options.hires_size is not None or options.hires_steps is not None:
-            raise BadInput("--hires-scale, --hires-size and --hires-steps need --hires (or --hires-upscaler NAME)")
+        given = (options.hires_scale, options.hires_size, options.hires_steps, options.hires_sampler,
+                 options.hires_schedule, options.hires_prompt, options.hires_negative)
+        if any(value is not None for value in given):
+            raise BadInput("--hires-scale, --hires-size, --hires-steps, --hires-sampler, --hires-schedule, "
+                           "--hires-prompt and --hires-negative need --hires (or --hires-upscaler NAME)")
         return {}
     width, height = _hires_size(options.hires_size) if options.hires_size else (0, 0)
     return {
         "hires_upscaler": upscaler, "hires_scale": options.hires_scale, "hires_width": width, "hires_height": height,
-        "hires_steps": options.hires_steps,
+        "hires_steps": options.hires_steps, "hires_sampler": options.hires_sampler,
+        "hires_schedule_type": options.hires_schedule, "hires_prompt": options.hires_prompt,
+        "hires_negative_prompt": options.hires_negative,
         "denoising_strength": options.strength if options.strength is not None else DEFAULT_HIRES_STRENGTH,
     }

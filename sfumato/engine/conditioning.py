@@ -82,17 +82,21 @@ class PromptPlan:
 
 
 def plan_prompt(recipe: Recipe, pipe: Any, *, batch_size: int, model_calls: int,
-                embeddings: TextualInversions | None = None) -> PromptPlan:
+                embeddings: TextualInversions | None = None, first_pass_calls: int | None = None) -> PromptPlan:
     """Parse and encode the recipe's prompts once; `model_calls` is how many UNet calls sampling makes.
+
+    `first_pass_calls`: this plans a hires fix's second pass, whose prompt editing counts on from the first's.
 
     A1111 counts prompt-editing steps in model calls (second-order samplers call twice per step), so the
     schedule is built over the calls the scheduler will actually make.
     """
     schedule = build_conditioning_schedule(pipe, recipe.prompt, recipe.negative_prompt, model_calls,
-                                           clip_skip=recipe.clip_skip, embeddings=embeddings)
+                                           clip_skip=recipe.clip_skip, embeddings=embeddings,
+                                           first_pass_steps=first_pass_calls)
     if recipe.mix_prompt is not None:  # prompt walks (issue #7): mix a second prompt's conditioning in
         second = build_conditioning_schedule(pipe, recipe.mix_prompt, recipe.negative_prompt, model_calls,
-                                             clip_skip=recipe.clip_skip, embeddings=embeddings)
+                                             clip_skip=recipe.clip_skip, embeddings=embeddings,
+                                             first_pass_steps=first_pass_calls)
         schedule = mix_schedules(schedule, second, recipe.mix_factor)
     # One member: its weight scales CFG. Several: the composable hooks weigh each member themselves.
     weight = schedule.positive[0].weight if len(schedule.positive) == 1 else 1.0

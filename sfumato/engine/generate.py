@@ -18,7 +18,7 @@ from sfumato.engine.composable import composable_unet
 from sfumato.engine.conditioning import PromptPlan, plan_prompt
 from sfumato.engine.devices import DevicePlan
 from sfumato.engine.embeddings import LibraryEmbeddings, check_recorded_embeddings, with_embeddings
-from sfumato.engine.hires import hires_pass
+from sfumato.engine.hires import hires_pass, plan_hires_prompt, second_pass_recipe
 from sfumato.engine.image_checks import check_images
 from sfumato.engine.image_passes import denoised_steps, sample
 from sfumato.engine.image_prep import PreparedImages, SourceImages, prepare_images
@@ -135,7 +135,8 @@ def batch_passes(recipe: Recipe, model: LoadedModel, images: bool) -> tuple[Pass
     first = pass_steps(recipe, model, recipe.steps, strength)
     if recipe.hires_upscaler is None or recipe.denoising_strength is None:
         return first, PassSteps(0, 0)
-    return first, pass_steps(recipe, model, recipe.hires_steps or recipe.steps, recipe.denoising_strength)
+    second = second_pass_recipe(recipe)  # the hires pass's sampler and steps (issue #7)
+    return first, pass_steps(second, model, second.steps, recipe.denoising_strength)
 
 
 def _unapplied_adapters(recipe: Recipe, prompt: PromptPlan) -> tuple[str, ...]:
@@ -150,8 +151,11 @@ def _unapplied_adapters(recipe: Recipe, prompt: PromptPlan) -> tuple[str, ...]:
 
 def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch: int, *,
                    cancel: CancelToken | None = None, on_progress: ProgressFn | None = None,
-                   preview_every: int = 0, prepared: PreparedImages | None = None) -> list[Picture]:
-    """One batch of `recipe.batch_size` pictures; batch b starts at seed + b * batch_size."""
+                   preview_every: int = 0, prepared: PreparedImages | None = None,
+                   hires_prompt: PromptPlan | None = None) -> list[Picture]:
+    """One batch of `recipe.batch_size` pictures; batch b starts at seed + b * batch_size.
+
+    `hires_prompt`: the hires pass's own plan (engine/hires.py), needed with a hires fix."""
     pipe, size = model.pipe, recipe.batch_size
     # One bar per batch that ends at 100%: the hires pass's steps continue the first pass's count rather than
     # start a second bar at 0, so a web-studio user sees progress only ever move forward, then the decode.
@@ -179,16 +183,16 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
         "callback_on_step_end_tensor_inputs": ["latents", *prompt.tensor_inputs],
     }
     started = time.perf_counter()
-    with torch.inference_mode(), composable_unet(pipe, prompt):
+    with torch.inference_mode():
         # img2img / inpainting / hires fix (issue #7): the same arguments, through engine/image_passes.py.
         # Variation latents replace text-to-image noise; with an init image sample() slerps the added noise.
         first_pass = arguments if latents is None else {**arguments, "latents": latents}
-        latents = sample(pipe, first_pass, recipe, prepared, subseeds)  # (B, C, H/f, W/f)
+        with composable_unet(pipe, prompt):
+            latents = sample(pipe, first_pass, recipe, prepared, subseeds)  # (B, C, H/f, W/f)
         if recipe.hires_upscaler is not None:
+            assert hires_prompt is not None  # generate() plans it with the first pass's
             hires_report = replace(report, steps=second.steps, calls=second.calls, done_before=first.steps)
-            hires_arguments = {**arguments, "callback_on_step_end": _step_callback(prompt, hires_report)}
-            latents = hires_pass(pipe, hires_arguments, recipe, latents,
-                                 base_scheduler_config=model.base_scheduler_config, seeds=seeds)
+            latents = _second_pass(model, arguments, recipe, latents, hires_prompt, hires_report, seeds)
         sampled = time.perf_counter()
         if on_progress is not None:
             on_progress(ProgressEvent("decode", batch, recipe.batch_count, total, total))
@@ -203,6 +207,16 @@ def generate_batch(recipe: Recipe, model: LoadedModel, prompt: PromptPlan, batch
                 BatchPosition(seeds[0], size, index), timings, tuple(warnings))
         for index, (image, seed, subseed) in enumerate(zip(images, seeds, subseeds, strict=True))
     ]
+
+
+def _second_pass(model: LoadedModel, arguments: dict[str, Any], recipe: Recipe, latents: torch.Tensor,
+                 prompt: PromptPlan, report: StepReporting, seeds: list[int]) -> torch.Tensor:
+    """The hires pass (issue #7) with its own prompt plan: its schedule and composable hooks start afresh."""
+    hires_arguments = {**arguments, **prompt.arguments(), "callback_on_step_end": _step_callback(prompt, report),
+                       "callback_on_step_end_tensor_inputs": ["latents", *prompt.tensor_inputs]}
+    with composable_unet(model.pipe, prompt):
+        return hires_pass(model.pipe, hires_arguments, recipe, latents,
+                          base_scheduler_config=model.base_scheduler_config, seeds=seeds)
 
 
 def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None = None,
@@ -224,13 +238,16 @@ def generate(recipe: Recipe, *, model: LoadedModel, cancel: CancelToken | None =
     calls = count_model_calls(make_scheduler(recipe.sampler, recipe.schedule_type, model.base_scheduler_config),
                               recipe.steps)
     prompt = plan_prompt(recipe, model.pipe, batch_size=recipe.batch_size, model_calls=calls, embeddings=embeddings)
+    hires_prompt = plan_hires_prompt(recipe, model.pipe, model.base_scheduler_config, first_pass_calls=calls,
+                                     embeddings=embeddings)
     if embeddings is not None:
-        recipe = with_embeddings(recipe, embeddings.adapters(prompt.schedule.embeddings))
+        used = prompt.schedule.embeddings | (hires_prompt.schedule.embeddings if hires_prompt else frozenset())
+        recipe = with_embeddings(recipe, embeddings.adapters(used))
     # 2. Sample and decode batch by batch.
     pictures: list[Picture] = []
     for batch in range(recipe.batch_count):
         if cancel is not None:
             cancel.raise_if_cancelled()
         pictures.extend(generate_batch(recipe, model, prompt, batch, cancel=cancel, on_progress=on_progress,
-                                       preview_every=preview_every, prepared=prepared))
+                                       preview_every=preview_every, prepared=prepared, hires_prompt=hires_prompt))
     return pictures

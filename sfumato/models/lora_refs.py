@@ -22,19 +22,22 @@ def with_prompt_loras(recipe: Recipe, library: ModelLibrary) -> Recipe:
     tags = tuple(tag for tag in adapters_from_prompt(recipe.prompt, None) if tag.name not in given)
     adapters = tuple(_hashed(adapter, library) for adapter in (*recipe.adapters, *tags))
     _check_mix_tags(recipe.mix_prompt, adapters)
+    _check_mix_tags(recipe.hires_prompt, adapters, field="hires_prompt", rule="LoRAs apply to both passes of a "
+                    "hires fix, put the tag in the prompt")
     return recipe if adapters == recipe.adapters else recipe.replace(adapters=adapters)
 
 
-def _check_mix_tags(mix_prompt: str | None, adapters: tuple[AdapterRef, ...]) -> None:
-    # A LoRA is applied to the whole picture, so a tag in the mixed-in prompt (a walk's --to-prompt) cannot be
-    # mixed; refuse one the picture would not apply rather than ignore it. The prompt's own tags are fine there.
+def _check_mix_tags(mix_prompt: str | None, adapters: tuple[AdapterRef, ...], *, field: str = "mix_prompt",
+                    rule: str = "LoRAs are not mixed, put the tag in the prompt") -> None:
+    # A LoRA is applied to the whole picture, so a tag in the mixed-in prompt (a walk's --to-prompt) or the hires
+    # pass's prompt cannot apply to it alone; refuse one the picture would not apply rather than ignore it. The
+    # prompt's own tags are fine there.
     applied = {(a.name, a.weight, a.unet_weight) for a in adapters if a.kind == "lora"}
     for tag in adapters_from_prompt(mix_prompt or "", None):
         if (tag.name, tag.weight, tag.unet_weight) not in applied:
             raise RecipeError(
-                f"mix_prompt: LoRA tag <lora:{tag.name}:{tag.weight}> is not among the LoRAs the picture applies "
-                f"({', '.join(f'{n}:{w}' for n, w, _ in sorted(applied)) or 'none'}); LoRAs are not mixed, put the "
-                "tag in the prompt", field="mix_prompt")
+                f"{field}: LoRA tag <lora:{tag.name}:{tag.weight}> is not among the LoRAs the picture applies "
+                f"({', '.join(f'{n}:{w}' for n, w, _ in sorted(applied)) or 'none'}); {rule}", field=field)
 
 
 def _hashed(adapter: AdapterRef, library: ModelLibrary) -> AdapterRef:

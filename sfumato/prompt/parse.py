@@ -92,8 +92,12 @@ class ParsedPrompt:
         }
 
 
-def parse_prompt(text: str, *, steps: int, syntax: SyntaxChoice = "auto", negative: bool = False) -> ParsedPrompt:
+def parse_prompt(text: str, *, steps: int, syntax: SyntaxChoice = "auto", negative: bool = False,
+                 first_pass_steps: int | None = None) -> ParsedPrompt:
     """Parse a prompt as the engine will read it over `steps` sampling steps.
+
+    `first_pass_steps`: this is a hires fix's second pass after that many steps; as in A1111, `[a:b:N]` then
+    counts on from the first pass (integers from its steps, fractions from 1.0).
 
     A negative prompt keeps its tags and `AND` as text, as in A1111 (a warning says so).
     Raises PromptError for a weight that is not a number, pointing at its column.
@@ -112,7 +116,7 @@ def parse_prompt(text: str, *, steps: int, syntax: SyntaxChoice = "auto", negati
         return ParsedPrompt(text, chosen, stripped, adapters, subs, combine, warnings + notes)
     _check_weights(stripped, field)
     members = [(stripped, 1.0)] if negative else _and_members(stripped)
-    subs = tuple(SubPrompt(member, weight, _schedule(member, steps)) for member, weight in members)
+    subs = tuple(SubPrompt(member, weight, _schedule(member, steps, first_pass_steps)) for member, weight in members)
     return ParsedPrompt(text, chosen, stripped, adapters, subs, "composable", warnings + bracket_warnings(stripped))
 
 
@@ -121,8 +125,9 @@ def _and_members(prompt: str) -> list[tuple[str, float]]:
     return [(flat[index], weight) for index, weight in indexes[0]]
 
 
-def _schedule(text: str, steps: int) -> tuple[ScheduleEntry, ...]:
-    entries = get_learned_conditioning_prompt_schedules([text], steps)[0]
+def _schedule(text: str, steps: int, first_pass_steps: int | None = None) -> tuple[ScheduleEntry, ...]:
+    entries = (get_learned_conditioning_prompt_schedules([text], steps) if first_pass_steps is None
+               else get_learned_conditioning_prompt_schedules([text], first_pass_steps, steps))[0]
     return tuple(
         ScheduleEntry(int(end), str(scheduled), tuple((str(t), float(w)) for t, w in parse_prompt_attention(str(scheduled))))
         for end, scheduled in entries

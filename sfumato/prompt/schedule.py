@@ -108,15 +108,19 @@ class ConditioningSchedule:
 
 def build_conditioning_schedule(components: PromptComponents | Any, prompt: str, negative: str, steps: int, *,
                                 clip_skip: int = 1, syntax: SyntaxChoice = "auto",
-                                embeddings: TextualInversions | None = None) -> ConditioningSchedule:
+                                embeddings: TextualInversions | None = None,
+                                first_pass_steps: int | None = None) -> ConditioningSchedule:
     """Parse and encode `prompt` and `negative` for `steps` sampling steps; `components` may be a pipeline.
+
+    `first_pass_steps`: the schedule of a hires fix's second pass, which counts on from the first (parse_prompt).
 
     Raises PromptError (a RecipeError) for malformed prompts, RecipeError for a clip skip Compel cannot do.
     """
     if not isinstance(components, PromptComponents):
         components = PromptComponents.from_pipeline(components, embeddings)
-    parsed = parse_prompt(prompt, steps=steps, syntax=syntax)
-    parsed_negative = parse_prompt(negative, steps=steps, syntax=syntax, negative=True)
+    parsed = parse_prompt(prompt, steps=steps, syntax=syntax, first_pass_steps=first_pass_steps)
+    parsed_negative = parse_prompt(negative, steps=steps, syntax=syntax, negative=True,
+                                   first_pass_steps=first_pass_steps)
     lookup = components.embedding_lookup()
     for item, field in ((parsed, "prompt"), (parsed_negative, "negative_prompt")):
         check_clip_skip(components, clip_skip, item)

@@ -3,7 +3,8 @@
 
 A1111's API defaults are kept, including the ones that differ from its UI: `inpainting_fill` 0 is "fill",
 `inpaint_full_res` true is "only masked", padding 0. Fields that would change the picture in a way sfumato
-cannot (several init images, latent_mask, a noise multiplier, another hires checkpoint...) get a 422.
+cannot (several init images, latent_mask, a noise multiplier, another hires checkpoint...) get a 422; the hires
+pass's own sampler, schedule type and prompts are Recipe fields.
 """
 
 from __future__ import annotations
@@ -75,19 +76,18 @@ def img2img_fields(request: Img2ImgRequest) -> dict[str, Any]:
     }
 
 
+def _own(value: str | None, *same: str | None) -> str | None:
+    """A hires-pass value, None where it is A1111's way of saying "as the first pass"."""
+    return None if value in (None, "", *same) else value
+
+
 def hires_fields(request: Txt2ImgRequest) -> dict[str, Any]:
     """Recipe fields for txt2img's hires fix (`enable_hr` and the `hr_*` fields); none when it is off."""
     if not request.enable_hr:
         return {}
-    same = {"hr_checkpoint_name": (request.hr_checkpoint_name, (None, "", "Use same checkpoint")),
-            "hr_sampler_name": (request.hr_sampler_name, (None, "", "Use same sampler", request.sampler_name)),
-            "hr_scheduler": (request.hr_scheduler, (None, "", "Use same scheduler", request.scheduler)),
-            "hr_prompt": (request.hr_prompt, (None, "", request.prompt)),
-            "hr_negative_prompt": (request.hr_negative_prompt, (None, "", request.negative_prompt))}
-    for field, (value, allowed) in same.items():
-        if value not in allowed:
-            raise _refuse(field, value, "the hires pass uses the first pass's model, sampler and prompts in sfumato; "
-                                        "leave it unset")
+    if request.hr_checkpoint_name not in (None, "", "Use same checkpoint"):
+        raise _refuse("hr_checkpoint_name", request.hr_checkpoint_name,
+                      "the hires pass runs on the first pass's model in sfumato; leave it unset")
     upscaler = request.hr_upscaler or DEFAULT_HIRES_UPSCALER
     if upscaler not in (*LATENT_UPSCALE_MODES, *PIXEL_UPSCALERS):
         raise _refuse("hr_upscaler", upscaler, f"sfumato has no such upscaler (upscaler models are not supported); "
@@ -97,6 +97,11 @@ def hires_fields(request: Txt2ImgRequest) -> dict[str, Any]:
         "hires_scale": request.hr_scale if request.hr_scale is not None else 2.0,
         "hires_width": request.hr_resize_x or 0, "hires_height": request.hr_resize_y or 0,
         "hires_steps": request.hr_second_pass_steps or 0,
+        # The hires pass's own sampler, schedule type and prompts; A1111's "same as the first pass" values are None.
+        "hires_sampler": _own(request.hr_sampler_name, "Use same sampler", request.sampler_name),
+        "hires_schedule_type": _own(request.hr_scheduler, "Use same scheduler", request.scheduler),
+        "hires_prompt": _own(request.hr_prompt, request.prompt),
+        "hires_negative_prompt": _own(request.hr_negative_prompt, request.negative_prompt),
         "denoising_strength": request.denoising_strength if request.denoising_strength is not None
         else DEFAULT_HIRES_STRENGTH,
     }

@@ -100,12 +100,30 @@ def test_hires_fix_doubles_the_size_and_writes_a1111_keys(home: Path, capsys: py
     assert code == 0, err + out
 
 
+
+def test_hires_pass_with_its_own_sampler_and_prompt_is_made_again(home: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "generate", "a fox", "--size", "32x32", "--steps", "3", "--hires", "--hires-steps",
+                         "2", "--hires-sampler", "Euler a", "--hires-schedule", "Simple", "--hires-prompt",
+                         "a sharp fox", "--hires-negative", "blurry", "--json")
+    assert code == 0, err
+    recipe = _recipe(out)
+    with Image.open(str(recipe["path"])) as picture:
+        text = picture.text["parameters"]
+    assert ("Hires sampler: Euler a, Hires prompt: a sharp fox, Hires negative prompt: blurry, "
+            "Hires schedule type: Simple, Hires upscale: 2.0") in text
+    code, out, err = run(capsys, "again", str(recipe["path"]))
+    assert code == 0, err + out
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--mask", "m.png"], "--mask and --outpaint need an --init-image"),
     (["--init-image", "nowhere.png"], "--init-image: cannot read"),
     (["--init-image", "p.png", "--outpaint", "left=10"], "--outpaint: left must be a multiple of 8"),
     (["--init-image", "p.png", "--outpaint", "sideways=8"], "SIDE=PIXELS"),
     (["--hires-steps", "3"], "need --hires"),
+    (["--hires-prompt", "sharp"], "need --hires"),
+    (["--hires", "--hires-sampler", "Eulr"], "hires_sampler"),
     (["--hires-upscaler", "4x-UltraSharp"], "hires_upscaler: sfumato has no upscaler '4x-UltraSharp'"),
     (["--init-image", "p.png", "--masked-content", "blank"], "masked_content"),
 ])

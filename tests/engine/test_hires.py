@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+import torch
 
 from sfumato.engine.hires import UPSCALERS
 from sfumato.errors import RecipeError
@@ -67,3 +68,88 @@ def test_hires_steps_and_strength_change_the_second_pass(studio: Studio) -> None
 def test_hires_refusals(studio: Studio, fields: dict[str, object], message: str) -> None:
     with pytest.raises(RecipeError, match=message):
         _run(studio, **fields)
+
+
+def _member_conditioning(studio: Studio, prompt: str, **fields: object) -> list[str]:
+    """Which side of `[a red cat:a blue dog:WHEN]` the first AND member got at each UNet call of a hires run."""
+    _run(studio, hires_upscaler="Latent")  # loads the model
+    unet = studio.engine.cache.loaded.pipe.unet  # type: ignore[attr-defined]
+    rows: list[torch.Tensor] = []
+
+    def record(module: object, args: object, kwargs: dict[str, torch.Tensor], output: object) -> None:
+        rows.append(kwargs["encoder_hidden_states"][1].clone())  # [uncond, member 1, ...]: composable widened it
+
+    handle = unet.register_forward_hook(record, with_kwargs=True)
+    try:
+        _run(studio, prompt=prompt, sampler="Euler", steps=4, hires_upscaler="Latent", **fields)
+    finally:
+        handle.remove()
+    return ["cat" if torch.equal(row, rows[0]) else "dog" for row in rows]
+
+
+CAT, DOG = "cat", "dog"
+
+
+# By hand, A1111's timelines (prompt_parser with hires_steps, as calculate_hr_conds calls it): the first pass of 4
+# steps takes `a` while step <= int(WHEN * 4); the hires pass of H steps while step <= int((WHEN - 1) * H) for a
+# fraction, step <= N - 4 for an integer N, counting from the first step it runs (strength 0.75 of 4: steps 0-2).
+@pytest.mark.parametrize(("when", "hires", "expected"), [
+    ("0.5", {"hires_steps": 4, "denoising_strength": 0.75}, [CAT, CAT, CAT, DOG, DOG, DOG, DOG]),
+    ("1.5", {"hires_steps": 8, "denoising_strength": 1.0}, [CAT] * 4 + [CAT] * 5 + [DOG] * 3),
+    ("6", {"hires_steps": 4, "denoising_strength": 1.0}, [CAT] * 4 + [CAT, CAT, CAT, DOG]),
+])
+@pytest.mark.parametrize("members", ["{edit}", "{edit} AND a tree"], ids=["one member", "AND"])
+def test_prompt_editing_follows_a1111s_hires_timeline(studio: Studio, members: str, when: str,
+                                                     hires: dict[str, object], expected: list[str]) -> None:
+    prompt = members.format(edit=f"[a red cat:a blue dog:{when}]")
+    assert _member_conditioning(studio, prompt, **hires) == expected
+
+
+def _record_passes(studio: Studio, **fields: object) -> tuple[list[tuple[str, bool, torch.Tensor]], np.ndarray]:
+    """(scheduler class, exponential sigmas, conditioning row) at each UNet call of one run, and its picture."""
+    _run(studio, hires_upscaler="Latent")  # loads the model
+    pipe = studio.engine.cache.loaded.pipe  # type: ignore[attr-defined]
+    calls: list[tuple[str, bool, torch.Tensor]] = []
+
+    def record(module: object, args: object, kwargs: dict[str, torch.Tensor], output: object) -> None:
+        exponential = bool(pipe.scheduler.config.get("use_exponential_sigmas"))
+        calls.append((type(pipe.scheduler).__name__, exponential, kwargs["encoder_hidden_states"][1].clone()))
+
+    handle = pipe.unet.register_forward_hook(record, with_kwargs=True)
+    try:
+        picture = _run(studio, **fields)
+    finally:
+        handle.remove()
+    return calls, picture
+
+
+def test_hires_pass_runs_its_own_sampler_schedule_and_prompt(studio: Studio) -> None:
+    own = {"hires_sampler": "Euler", "hires_schedule_type": "Exponential", "hires_prompt": "a red barn"}
+    base = {"sampler": "DPM++ 2M", "schedule_type": "Automatic", "hires_upscaler": "Latent", "hires_steps": 2,
+            "denoising_strength": 1.0}
+    calls, picture = _record_passes(studio, **base, **own)
+    assert [(name, exponential) for name, exponential, _ in calls] == [
+        *[("DPMSolverMultistepScheduler", False)] * 3, *[("EulerDiscreteScheduler", True)] * 2]
+    barn, _ = _record_passes(studio, prompt="a red barn", sampler="Euler")
+    assert all(torch.equal(row, calls[0][2]) for _, _, row in calls[:3])  # the first pass: the prompt
+    assert all(torch.equal(row, barn[0][2]) for _, _, row in calls[3:])  # the hires pass: the hires prompt
+    _, same = _record_passes(studio, **base)
+    assert np.abs(picture - same).max() > 0
+    np.testing.assert_array_equal(picture, _run(studio, **base, **own))  # made again, the same picture
+
+
+def test_lora_tags_in_the_hires_prompt_must_be_the_prompts(studio: Studio) -> None:
+    with pytest.raises(RecipeError, match=r"hires_prompt: LoRA tag <lora:ink:1.0> is not among the LoRAs"):
+        studio.new_recipe({"prompt": "an owl", "hires_prompt": "an owl <lora:ink:1>", "hires_upscaler": "Latent",
+                           "denoising_strength": 0.5})
+
+
+def test_another_hires_checkpoint_is_refused(studio: Studio) -> None:
+    with pytest.raises(RecipeError, match=r"extra: 'Hires checkpoint' 'other'"):
+        _run(studio, hires_upscaler="Latent", extra=(("Hires checkpoint", "other"),))
+
+
+def test_a_hires_schedule_the_hires_sampler_cannot_run_names_the_hires_field(studio: Studio) -> None:
+    with pytest.raises(RecipeError, match=r"hires_schedule_type \(hires pass sampler 'Euler a'\): schedule_type "
+                                          r"'Karras' is not supported by sampler 'Euler a'"):
+        _run(studio, hires_upscaler="Latent", hires_sampler="Euler a", hires_schedule_type="Karras")

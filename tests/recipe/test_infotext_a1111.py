@@ -52,11 +52,14 @@ def test_a1111_example_to_recipe() -> None:
     )
     assert [key for key, _ in recipe.extra] == [
         # TI hashes, as Lora hashes, is what the adapters give, so it is not kept in extra (written back in place).
-        "Hires sampler", "Hires prompt", "Hires schedule type", "Emphasis", "Version",
+        "Emphasis", "Version",
     ]
+    # The hires pass's own sampler, schedule type and prompt are Recipe fields (issue #7).
+    assert (recipe.hires_sampler, recipe.hires_schedule_type, recipe.hires_negative_prompt) == (
+        "Euler a", "Exponential", None)
     assert (recipe.hires_width, recipe.hires_height, recipe.hires_steps) == (1024, 1536, 15)
     assert recipe.hires_upscaler == "4x-UltraSharp"
-    assert recipe.extra_dict()["Hires prompt"] == "hires version, sharp"
+    assert recipe.hires_prompt == "hires version, sharp"
 
 
 def test_a1111_example_is_written_back_byte_identical() -> None:

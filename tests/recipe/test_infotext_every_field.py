@@ -19,8 +19,9 @@ def _everything() -> Recipe:
         init_image_hash="ab" * 32, mask_hash="cd" * 32, denoising_strength=0.6, resize_mode="crop and resize",
         mask_blur=2, inpaint_area="only masked", inpaint_padding=8, masked_content="fill", invert_mask=True,
         hires_upscaler="Lanczos", hires_scale=1.5, hires_width=96, hires_height=0, hires_steps=3,
-        # A1111 hires keys sfumato keeps in extra are written ahead of Lora hashes / TI hashes.
-        extra=(("Hires sampler", "Euler"), ("Hires prompt", "x"), ("Foo", "bar")),
+        hires_sampler="Euler", hires_schedule_type="Karras", hires_prompt="x, sharp", hires_negative_prompt="y",
+        # The A1111 hires key sfumato keeps in extra is written ahead of Lora hashes / TI hashes.
+        extra=(("Hires checkpoint", "other"), ("Foo", "bar")),
     )
 
 

@@ -29,13 +29,22 @@ def test_a1111_inpainting_infotext_parses() -> None:
     assert recipe.extra == (("Version", "v1.10.1"),)
 
 
-def test_a1111_hires_infotext_parses_and_keeps_what_sfumato_does_not_model() -> None:
+def test_a1111_hires_infotext_parses_into_fields_and_back() -> None:
     recipe = recipe_from_infotext(HIRES_TEXT)
     assert (recipe.hires_upscaler, recipe.hires_width, recipe.hires_height) == ("Lanczos", 1024, 1536)
     assert (recipe.hires_steps, recipe.denoising_strength, recipe.width) == (15, 0.45, 512)
-    assert dict(recipe.extra)["Hires prompt"] == "hires version, sharp"
-    again = parse_infotext(recipe_to_infotext(recipe))
-    assert again["Hires resize"] == "1024x1536" and again["Hires upscaler"] == "Lanczos"
+    assert (recipe.hires_sampler, recipe.hires_schedule_type) == ("Euler a", "Exponential")
+    assert (recipe.hires_prompt, recipe.hires_negative_prompt) == ("hires version, sharp", None)
+    assert recipe.extra == (("Version", "v1.10.1"),)
+    assert recipe_to_infotext(recipe) == HIRES_TEXT
+
+
+def test_a1111_defaults_for_unwritten_hires_keys_mean_the_first_pass() -> None:
+    text = HIRES_TEXT.replace("Hires sampler: Euler a", "Hires sampler: Use same sampler, Hires checkpoint: "
+                              "Use same checkpoint").replace("Exponential", "Use same scheduler")
+    recipe = recipe_from_infotext(text)
+    assert (recipe.hires_sampler, recipe.hires_schedule_type) == (None, None)
+    assert recipe.extra == (("Hires checkpoint", "Use same checkpoint"), ("Version", "v1.10.1"))
 
 
 def test_inpainting_recipe_writes_a1111_keys_in_a1111_form() -> None:

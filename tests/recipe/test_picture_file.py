@@ -18,7 +18,7 @@ from sfumato.recipe import AdapterRef, Recipe
 RECIPE = Recipe(
     prompt="a red fox, 森の中\nsnow: falling", negative_prompt="blurry", seed=1234, sampler="Euler a",
     steps=12, width=64, height=96, adapters=(AdapterRef(name="fox_style", weight=0.7, hash="0123456789ab"),),
-    extra=(("Hires sampler", "Euler"),),
+    extra=(("Emphasis", "Original"),),
 )
 
 
@@ -52,7 +52,7 @@ def test_png_carries_infotext_json_chunk_and_sidecar(tmp_path: Path) -> None:
     sidecar = yaml.safe_load((tmp_path / "fox.yaml").read_text(encoding="utf-8"))
     assert list(sidecar) == ["recipe", "schema_version", "batch", "timings", "warnings", "sfumato_version"]
     assert list(sidecar["recipe"])[:3] == ["prompt", "negative_prompt", "model"]
-    assert sidecar["recipe"]["extra"] == {"Hires sampler": "Euler"}
+    assert sidecar["recipe"]["extra"] == {"Emphasis": "Original"}
     assert "prompt: |-\n    a red fox, 森の中\n    snow: falling\n" in (tmp_path / "fox.yaml").read_text("utf-8")
 
 

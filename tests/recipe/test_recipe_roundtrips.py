@@ -139,6 +139,11 @@ def image_fields(draw: st.DrawFn) -> dict[str, Any]:
         "hires_width": draw(st.sampled_from([0, 0, 1024, 8])),
         "hires_height": draw(st.sampled_from([0, 0, 1536, 8])),
         "hires_steps": draw(st.sampled_from([0, 0, 15, 150])),
+        # The hires pass's own sampler, schedule type and prompts (None: the first pass's).
+        "hires_sampler": draw(st.one_of(st.none(), st.sampled_from(list(SAMPLER_NAMES)))),
+        "hires_schedule_type": draw(st.one_of(st.none(), st.sampled_from(list(SCHEDULE_TYPE_NAMES)))),
+        "hires_prompt": draw(st.one_of(st.none(), TEXT.filter(bool))),
+        "hires_negative_prompt": draw(st.one_of(st.none(), TEXT.filter(bool))),
     }
 
 

@@ -83,6 +83,17 @@ def test_txt2img_enable_hr_runs_the_hires_fix(live_server: LiveServer) -> None:
         assert other.status_code == 422 and "hr_upscaler: sfumato has no such upscaler" in other.json()["detail"]
         checkpoint = client.post("/sdapi/v1/txt2img", json={**payload, "hr_checkpoint_name": "other"})
         assert checkpoint.status_code == 422 and "hr_checkpoint_name" in checkpoint.json()["detail"]
+        own = {"sampler_name": "DPM++ 2M", "hr_sampler_name": "Euler", "hr_scheduler": "Karras",
+               "hr_prompt": "sharp owl", "hr_negative_prompt": "blurry"}
+        second = client.post("/sdapi/v1/txt2img", json={**payload, **own})
+        assert second.status_code == 200, second.text
+        assert ("Hires sampler: Euler, Hires prompt: sharp owl, Hires negative prompt: blurry, "
+                "Hires schedule type: Karras, Hires upscale") in json.loads(second.json()["info"])["infotexts"][0]
+        same = client.post("/sdapi/v1/txt2img", json={**payload, "hr_sampler_name": "Use same sampler",
+                                                      "hr_prompt": "hires owl"})
+        assert "Hires sampler" not in same.json()["info"] and "Hires prompt" not in same.json()["info"]
+        unknown = client.post("/sdapi/v1/txt2img", json={**payload, "hr_sampler_name": "Eulr"})
+        assert unknown.status_code == 422 and "hires_sampler" in unknown.json()["detail"]
 
 
 def test_native_api_uploads_inputs_and_outpaints(live_server: LiveServer) -> None:
