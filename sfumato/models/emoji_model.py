@@ -40,14 +40,19 @@ def emoji_evidence(path: Path) -> str | None:
 
 
 def save_emoji_model(path: Path, *, unet: Any, vae: Any, scheduler_config: Mapping[str, Any],
-                     max_tokens: int, extra: Mapping[str, Any] | None = None) -> None:
-    """Write the UNet and VAE weights (fp32) and every config the loader needs into one safetensors file."""
+                     max_tokens: int, extra: Mapping[str, Any] | None = None, fp16: bool = False) -> None:
+    """Write the UNet and VAE weights and every config the loader needs into one safetensors file.
+
+    `fp16` halves the file (the shipped model); the loader reads either into fp32 modules.
+    """
+    import torch
     from safetensors.torch import save
 
     from sfumato.atomic_write import atomic_write_bytes
     from sfumato.models.minilm import REQUIREMENT
 
-    tensors = {f"{name}.{key}": value.detach().float().cpu().contiguous()
+    dtype = torch.float16 if fp16 else torch.float32
+    tensors = {f"{name}.{key}": value.detach().to(dtype).cpu().contiguous()
                for name, module in (("unet", unet), ("vae", vae)) for key, value in module.state_dict().items()}
     config = {
         "schema_version": SCHEMA_VERSION,

@@ -30,9 +30,12 @@ def _progress(console: Console) -> Progress:
 def base_command(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder (`sfumato data build-emoji` OUT/base).")],
     out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, samples, log, model file.")],
-    steps: Annotated[int, typer.Option(min=1, help="UNet training steps.")] = 30_000,
-    vae_steps: Annotated[int, typer.Option(min=1, help="VAE training steps (phase 1).")] = 5_000,
-    batch: Annotated[int, typer.Option(min=1, help="Pictures per step.")] = 64,
+    steps: Annotated[int, typer.Option(min=1, help="UNet training steps.")] = 6_000,
+    vae_steps: Annotated[int, typer.Option(min=1, help="VAE training steps (phase 1).")] = 1_500,
+    batch: Annotated[int, typer.Option(min=1, help="Pictures per step.")] = 32,
+    lr: Annotated[float, typer.Option(min=0.0, help="UNet learning rate (AdamW, after warm-up).")] = 3e-4,
+    vae_crop: Annotated[int, typer.Option(min=0, help="VAE phase trains on random crops this size (0: whole).")]
+    = 32,
     seed: Annotated[int, typer.Option(help="Seed for weights, batches and noise.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     sample_every: Annotated[int, typer.Option(min=0, help="Sample grid every N steps (0: at the end).")] = 1_000,
@@ -46,7 +49,8 @@ def base_command(
     from sfumato.train.base.trainer import BaseTrainingPlan, train_base  # torch: only when training
 
     plan = BaseTrainingPlan(
-        dataset=dataset, out=out, steps=steps, vae_steps=vae_steps, batch=batch, seed=seed, resume=resume,
+        dataset=dataset, out=out, steps=steps, vae_steps=vae_steps, batch=batch, lr=lr, vae_crop=vae_crop or None,
+        seed=seed, resume=resume,
         sample_every=sample_every, checkpoint_every=checkpoint_every, device=device, bf16=bf16, limit=limit,
         preset="tiny" if tiny else "base",
     )
@@ -69,28 +73,34 @@ def package_command(
     run: Annotated[Path, typer.Argument(help="A `sfumato train base` run folder.")],
     out: Annotated[Path | None, typer.Option(help="Model file to write (default RUN/sfumato-emoji.safetensors).")]
     = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Store the weights in fp16 (half the size; how the "
+                                       "shipped model is stored).")] = False,
 ) -> None:
     """Write a run's latest EMA weights as the embedded-model file the library loads."""
     from sfumato.train.base.package import package_run
 
-    Console(highlight=False).print(f"model: {package_run(run, out)}")
+    Console(highlight=False).print(f"model: {package_run(run, out, fp16=fp16)}")
 
 
 @train_app.command("eval", no_args_is_help=True)
 def eval_command(
     model: Annotated[Path, typer.Argument(help="An embedded-model file (sfumato-emoji.safetensors).")],
-    dataset: Annotated[Path, typer.Option(help="The real pictures the judge classifier learns from.")],
+    dataset: Annotated[list[Path], typer.Option(help="The real pictures the judge classifier learns from "
+                                                 "(repeat to join several datasets).")],
     out: Annotated[Path, typer.Option(help="Folder for the classifier, the pictures and report.json.")],
     seeds: Annotated[int, typer.Option(min=2, help="Seeds per prompt (diversity needs 2 or more).")] = 4,
     steps: Annotated[int, typer.Option(min=1, help="Sampling steps.")] = 12,
     classifier_steps: Annotated[int, typer.Option(min=1, help="Classifier training steps.")] = 3_000,
     limit: Annotated[int | None, typer.Option(min=1, help="First N pictures only (quick checks).")] = None,
+    paraphrases: Annotated[Path | None, typer.Option(help="Prompt/label JSON to score (default: the shipped "
+                                                      "paraphrases of base-set concepts).")] = None,
 ) -> None:
     """Score a model: concept top-1/top-5 on paraphrased prompts, style accuracy, diversity across seeds."""
     import json
 
     from sfumato.train.evaluate import EvalPlan, evaluate
 
-    report = evaluate(EvalPlan(model=model, dataset=dataset, out=out, seeds=seeds, steps=steps,
-                               classifier_steps=classifier_steps, limit=limit))
+    extra = {"paraphrases": paraphrases} if paraphrases is not None else {}
+    report = evaluate(EvalPlan(model=model, dataset=tuple(dataset), out=out, seeds=seeds, steps=steps,
+                               classifier_steps=classifier_steps, limit=limit, **extra))
     Console(highlight=False).print(json.dumps(report.summary(), indent=1))

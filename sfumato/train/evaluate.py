@@ -30,7 +30,7 @@ STYLE_LABELS_PER_STYLE: Final = 10
 @dataclass(frozen=True)
 class EvalPlan:
     model: Path
-    dataset: Path
+    dataset: Path | tuple[Path, ...]  # several: the judge learns them all (base + hold-out sets for #8's loop)
     out: Path
     seeds: int = 4
     steps: int = 12
@@ -46,6 +46,7 @@ class EvalReport:
     concept_top1: float
     concept_top5: float
     style_accuracy: float
+    style_accuracy_by_style: dict[str, float]  # the same, per style asked for
     feature_diversity: float  # mean 1 - cosine between the judge's features of one prompt's seeds
     pixel_diversity: float  # mean absolute pixel difference (0-1) between one prompt's seeds
     judge_accuracy: float  # the judge on its own training pictures: a ceiling for the scores above
@@ -161,20 +162,27 @@ def _concept_scores(pipe: Any, judge: Judge, usable: list[dict[str, str]], label
 
 
 def _style_accuracy(pipe: Any, judge: Judge, concepts: list[str], styles: list[str],
-                    style_words: dict[str, str], plan: EvalPlan) -> float:
-    hits = total = 0
+                    style_words: dict[str, str], plan: EvalPlan) -> dict[str, float]:
+    """Per style: the share of '{label}, {style words}' pictures the judge gives that style."""
+    scores = {}
     for style in (s for s in styles if style_words.get(s)):
+        hits = 0
         for label in concepts[:STYLE_LABELS_PER_STYLE]:
             with torch.inference_mode():
                 _, style_logits, _ = judge(_generate(pipe, f"{label}, {style_words[style]}", plan))
             hits += int((style_logits.argmax(1) == styles.index(style)).sum())
-            total += plan.seeds
-    return hits / total if total else float("nan")
+        scores[style] = hits / (plan.seeds * min(STYLE_LABELS_PER_STYLE, len(concepts)))
+    return scores
+
+
+def _examples(plan: EvalPlan) -> list[Example]:
+    folders = plan.dataset if isinstance(plan.dataset, tuple) else (plan.dataset,)
+    return [example for folder in folders for example in read_examples(folder, limit=plan.limit)]
 
 
 def evaluate(plan: EvalPlan) -> EvalReport:
     """Train (or reuse) the judge, draw every paraphrase and style prompt, and write OUT/report.json."""
-    examples = read_examples(plan.dataset, limit=plan.limit)
+    examples = _examples(plan)
     labels, styles = sorted({e.label for e in examples}), sorted({e.style for e in examples})
     judge = _judge(plan, examples, labels, styles)
     rows = json.loads(Path(plan.paraphrases).read_text(encoding="utf-8"))["paraphrases"]
@@ -186,9 +194,11 @@ def evaluate(plan: EvalPlan) -> EvalReport:
     pipe.set_progress_bar_config(disable=True)
     top1, top5, feature, pixel = _concept_scores(pipe, judge, usable, labels, plan)
     style_words = {e.style: e.style_words for e in examples}
+    by_style = _style_accuracy(pipe, judge, [r["label"] for r in usable], styles, style_words, plan)
     report = EvalReport(
         concept_top1=top1, concept_top5=top5,
-        style_accuracy=_style_accuracy(pipe, judge, [r["label"] for r in usable], styles, style_words, plan),
+        style_accuracy=sum(by_style.values()) / len(by_style) if by_style else float("nan"),
+        style_accuracy_by_style=by_style,
         feature_diversity=feature, pixel_diversity=pixel,
         judge_accuracy=_judge_accuracy(judge, examples, labels), prompts=len(usable),
         skipped=tuple(r["prompt"] for r in rows if r["label"] not in labels),

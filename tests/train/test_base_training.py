@@ -166,3 +166,29 @@ def test_eval_scores_the_packaged_model(run: Path, dataset: Path, tmp_path: Path
     assert report.pixel_diversity > 0 and 0 <= report.judge_accuracy <= 1
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["prompts"] == 2
     assert evaluate(plan) == report  # the cached judge and the seeds give the same scores again
+
+
+def test_vae_crops_are_windows_of_the_pictures() -> None:
+    from sfumato.train.base.objectives import _random_crops
+
+    pictures = torch.arange(2 * 3 * 8 * 8, dtype=torch.uint8).reshape(2, 3, 8, 8)
+    crops = _random_crops(pictures, 4, torch.Generator().manual_seed(0))
+    assert crops.shape == (2, 3, 4, 4)
+    for picture, crop in zip(pictures, crops, strict=True):
+        windows = [picture[:, y:y + 4, x:x + 4] for y in range(5) for x in range(5)]
+        assert any(torch.equal(crop, window) for window in windows)
+
+
+def test_cropped_vae_phase_trains_and_fp16_package_loads(dataset: Path, tmp_path: Path) -> None:
+    from sfumato.train.base.package import package_run
+
+    out = tmp_path / "cropped"
+    train_base(_plan(dataset, out, vae_crop=8))
+    assert json.loads((out / "run.json").read_text())["plan"]["vae_crop"] == 8
+    half = package_run(out, tmp_path / "half.safetensors", fp16=True)
+    full = load_file(str(out / "sfumato-emoji.safetensors"))
+    stored = load_file(str(half))
+    assert {v.dtype for v in stored.values()} == {torch.float16} and stored.keys() == full.keys()
+    pipe = load_pipeline(half, identify(half), torch_dtype=torch.float32)
+    assert pipe.unet.dtype == torch.float32
+    assert torch.equal(pipe.unet.conv_in.weight, full["unet.conv_in.weight"].half().float())

@@ -30,11 +30,18 @@ class Batching:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
 
-def vae_objective(pixels: torch.Tensor, batching: Batching) -> LossFn:
-    """L1 + MSE reconstruction of a random batch through a sampled latent, plus a small KL term."""
+def vae_objective(pixels: torch.Tensor, batching: Batching, crop: int | None = None) -> LossFn:
+    """L1 + MSE reconstruction of a random batch through a sampled latent, plus a small KL term.
+
+    `crop`: train on random crop x crop windows. The VAE is convolutional (its one attention layer works at any
+    size), so 32 px crops of 64 px pictures teach the same reconstruction at a quarter of the cost per picture.
+    """
     def loss(vae: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
         index = torch.randint(len(pixels), (batching.size,), generator=generator)
-        x = to_model_range(pixels[index]).to(batching.device)  # (B, 3, R, R)
+        batch = pixels[index]
+        if crop is not None and crop < batch.shape[-1]:
+            batch = _random_crops(batch, crop, generator)
+        x = to_model_range(batch).to(batching.device)  # (B, 3, R, R)
         with batching.autocast():
             posterior = vae.encode(x).latent_dist  # type: ignore[operator]
         mean, logvar = posterior.mean.float(), posterior.logvar.float()
@@ -45,6 +52,11 @@ def vae_objective(pixels: torch.Tensor, batching: Batching) -> LossFn:
         return (reconstruction - x).abs().mean() + F.mse_loss(reconstruction, x) + KL_WEIGHT * kl
 
     return loss
+
+
+def _random_crops(batch: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    corners = torch.randint(0, batch.shape[-1] - size + 1, (len(batch), 2), generator=generator).tolist()
+    return torch.stack([picture[:, y:y + size, x:x + size] for picture, (y, x) in zip(batch, corners, strict=True)])
 
 
 def encode_latents(vae: Any, pixels: torch.Tensor, batching: Batching) -> tuple[torch.Tensor, float]:

@@ -40,7 +40,7 @@ def read_run(run: Path) -> dict[str, Any]:
     return value
 
 
-def package_run(run: Path, dest: Path | None = None) -> Path:
+def package_run(run: Path, dest: Path | None = None, *, fp16: bool = False) -> Path:
     """Write the run's EMA UNet and VAE (from its latest checkpoints) as one embedded-model file."""
     run = Path(run)
     saved = read_run(run)
@@ -58,7 +58,7 @@ def package_run(run: Path, dest: Path | None = None) -> Path:
     steps = {name: json.loads(CheckpointPaths.of(run, name).state.read_text())["step"] for name in parts}
     dest = Path(dest) if dest is not None else run / MODEL_FILE
     save_emoji_model(dest, unet=parts["unet"], vae=parts["vae"], scheduler_config=SCHEDULER_CONFIG,
-                     max_tokens=config.max_tokens,
+                     max_tokens=config.max_tokens, fp16=fp16,
                      extra={"steps": steps, "seed": saved["plan"]["seed"], "dataset": saved["plan"]["dataset"]})
     return dest
 
