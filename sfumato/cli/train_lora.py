@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sfumato.cli.context import CliContext, err_console, out_console
 from sfumato.errors import BadInput
 from sfumato.models.families import FAMILIES
+from sfumato.models.library import ModelKind
 from sfumato.train.dataset.check import check_dataset
 from sfumato.train.lora.plan import TrainingPlan, make_plan
 from sfumato.train.lora.run import runs_root
@@ -79,17 +80,19 @@ def base_model(context: CliContext, base: str | None) -> tuple[Any, str | None]:
     return entry, hashed.hashes.sha256 if hashed.hashes else None
 
 
-def sample_saver(context: CliContext, plan: Any, sampler: str, *, adapter: Any, collection: str) -> Any:
-    """Samples go to the catalog in `collection`, each recipe naming the adapter (LoRA or embedding) drawn with."""
+def sample_saver(context: CliContext, plan: Any, sampler: str, *, adapter: Any, collection: str,
+                 model: str | None = None) -> Any:
+    """Samples go to the catalog in `collection`, each recipe naming the adapter (LoRA or embedding) drawn with;
+    a full fine-tune's name the model being made (`model`) and no adapter."""
     from sfumato.picture import BatchPosition, Picture
     from sfumato.recipe import recipe_from
 
     def save(pictures: list[Any]) -> None:
         for sample in pictures:
             recipe = recipe_from({
-                "model": plan.base, "prompt": sample.prompt, "seed": sample.seed, "steps": plan.sample_steps,
+                "model": model or plan.base, "prompt": sample.prompt, "seed": sample.seed, "steps": plan.sample_steps,
                 "guidance_scale": plan.sample_guidance, "width": plan.resolution, "height": plan.resolution,
-                "sampler": sampler, "device": sample.device, "adapters": [adapter],
+                "sampler": sampler, "device": sample.device, "adapters": [adapter] if adapter else [],
             })
             context.studio.save(Picture(sample.image, recipe, BatchPosition(sample.seed, 1, 0)), collection=collection)
 
@@ -97,7 +100,7 @@ def sample_saver(context: CliContext, plan: Any, sampler: str, *, adapter: Any, 
 
 
 def run_with_progress(context: CliContext, plan: Any, entry: Any, *, label: str, adapter: Any, collection: str,
-                      train: Any) -> Any:
+                      train: Any, model: str | None = None) -> Any:
     """`train(pipe, hooks)` on the base model with a progress bar, samples saved, Ctrl+C stopping after a step."""
     from sfumato.engine.samplers import make_scheduler  # torch: only when training
     from sfumato.train.lora.base_model import load_base
@@ -113,7 +116,7 @@ def run_with_progress(context: CliContext, plan: Any, entry: Any, *, label: str,
             progress.update(task, completed=report.step, loss=f"{report.loss:.4f}", rate=f"{rate:.2f}")
 
         hooks = Hooks(on_step=on_step, should_stop=stop.is_set, on_status=console.print,
-                      on_samples=sample_saver(context, plan, sampler, adapter=adapter, collection=collection),
+                      on_samples=sample_saver(context, plan, sampler, adapter=adapter, collection=collection, model=model),
                       sample_scheduler=lambda config: make_scheduler(sampler, "Automatic", dict(config)))
         return train(load_base(entry), hooks)
 
@@ -123,12 +126,26 @@ def run_training(context: CliContext, plan: TrainingPlan, entry: Any, *, resume:
     from sfumato.train.lora.trainer import LoraRun, train_lora
 
     settings = context.settings
-    run = LoraRun(runs_root(settings.home) / plan.name, settings.models_root / "Lora" / f"{plan.name}.safetensors",
-                  settings.cache_dir / "training")
+    full = plan.output == "full"
+    output = model_output(context, plan) if full else settings.models_root / "Lora" / f"{plan.name}.safetensors"
+    run = LoraRun(runs_root(settings.home) / plan.name, output, settings.cache_dir / "training", base_file=entry.path)
     return run_with_progress(
-        context, plan, entry, label=plan.name, adapter=AdapterRef(name=plan.name, weight=1.0),
-        collection=f"lora-{plan.name}",
+        context, plan, entry, label=plan.name, adapter=None if full else AdapterRef(name=plan.name, weight=1.0),
+        collection=f"{plan.output}-{plan.name}", model=plan.name if full else None,
         train=lambda pipe, hooks: train_lora(plan, pipe=pipe, run=run, resume=resume, hooks=hooks, cpu=cpu))
+
+
+def model_output(context: CliContext, plan: TrainingPlan) -> Path:
+    """Where a full fine-tune's model goes (<home>/models/Stable-diffusion/NAME.safetensors), refusing a name
+    another model has unless this run made it (a resumed or rerun run folder)."""
+    library = context.studio.library
+    dest = library.folders(ModelKind.CHECKPOINT)[0] / f"{plan.name}.safetensors"
+    ours = (runs_root(context.settings.home) / plan.name / "plan.json").is_file()
+    taken = dest.exists() or any(e.name == plan.name for e in library.scan(ModelKind.CHECKPOINT))
+    if taken and not ours:
+        raise BadInput(f"--name: a model named {plan.name!r} already exists and was not made by this run "
+                       f"({dest.parent}); choose another name")
+    return dest
 
 
 def lora_command(
@@ -189,10 +206,11 @@ def lora_command(
 
 def status_command(
     ctx: typer.Context,
-    run: Annotated[Optional[str], typer.Argument(help="One run's name (default: every run).")] = None,
+    run: Annotated[Optional[str], typer.Argument(help="One run's name, or a run folder such as a `train base "
+                                                      "--out` (default: every run).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show trainings (LoRA, DreamBooth, embedding), running and finished, from their run folders."""
+    """Show trainings (LoRA, DreamBooth, embedding, base), running and finished, from their run folders."""
     context: CliContext = ctx.obj
     runs = training_runs(context.settings.home, run)
     console = out_console()
@@ -204,5 +222,6 @@ def status_command(
     for r in runs:
         loss = f"{r.last_loss:.4f}" if r.last_loss is not None else "-"
         eta = f", about {r.eta_s:.0f} s left" if r.eta_s is not None else ""
-        console.print(f"{r.name}: {r.state}, step {r.step}/{r.steps}, loss {loss}{eta} ({r.kind})"
+        phase = f"{r.phase} " if r.phase else ""  # base runs: the vae or unet phase's steps
+        console.print(f"{r.name}: {r.state}, {phase}step {r.step}/{r.steps}, loss {loss}{eta} ({r.kind})"
                       + (f", {r.output}" if r.output else ""))

@@ -6,10 +6,8 @@ The result is an ordinary model: identified from its tensors, loadable like any 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -17,13 +15,12 @@ from sfumato.engine.devices import DevicePlan
 from sfumato.engine.lora import UNET_ONLY, LoadedLoras, apply_loras, resolve_loras
 from sfumato.engine.model_cache import load_model
 from sfumato.errors import BadInput, UnknownArchitecture
-from sfumato.models.emoji_model import read_emoji_config, save_emoji_model
-from sfumato.models.families import Family
-from sfumato.models.ldm_layout import TEXT_ENCODERS, save_single_file
-from sfumato.models.library import ModelEntry, ModelKind, ModelLibrary
+from sfumato.models.library import ModelKind, ModelLibrary
+from sfumato.models.model_file import save_model
 from sfumato.recipe import AdapterRef, recipe_from
 
-FUSED_METADATA_KEY = "sfumato_fused"  # what went into a fused model: base, its sha256, each LoRA with weight and hash
+# What went into a fused model (base, its sha256, each LoRA with weight and hash): save_model's "fused" record.
+FUSED_METADATA_KEY = "sfumato_fused"
 
 
 def fuse_loras(library: ModelLibrary, model: str, loras: Sequence[tuple[str, float]], *, name: str) -> Path:
@@ -51,18 +48,4 @@ def fuse_loras(library: ModelLibrary, model: str, loras: Sequence[tuple[str, flo
         "base": entry.name, "base_sha256": entry.hashes.sha256 if entry.hashes else None,
         "loras": [{"name": f.name, "weight": f.weight, "file": f.path.name} for f in files],
     }
-    return _save(pipe, entry, dest, record)
-
-
-def _save(pipe: Any, entry: ModelEntry, dest: Path, record: dict[str, Any]) -> Path:
-    family = entry.family
-    assert family is not None
-    if family is Family.SFUMATO_EMOJI:
-        assert entry.path is not None
-        config = read_emoji_config(entry.path)
-        save_emoji_model(dest, unet=pipe.unet, vae=pipe.vae, scheduler_config=config["scheduler"],
-                         max_tokens=int(config["text_encoder"]["max_tokens"]), extra={"fused": record})
-        return dest
-    if family not in TEXT_ENCODERS:
-        raise UnknownArchitecture(f"model {entry.name!r}: {family.value} models cannot be saved as one file yet")
-    return save_single_file(pipe, family, dest, metadata={FUSED_METADATA_KEY: json.dumps(record, sort_keys=True)})
+    return save_model(pipe, entry.family, dest, source=entry.path, records={"fused": record})

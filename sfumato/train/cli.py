@@ -47,6 +47,7 @@ def base_command(
 ) -> None:
     """Train the embedded text-to-image model: a VAE, then a MiniLM-conditioned UNet."""
     from sfumato.train.base.trainer import BaseTrainingPlan, train_base  # torch: only when training
+    from sfumato.train.base.tracking import tracked_run
 
     plan = BaseTrainingPlan(
         dataset=dataset, out=out, steps=steps, vae_steps=vae_steps, batch=batch, lr=lr, vae_crop=vae_crop or None,
@@ -55,16 +56,22 @@ def base_command(
         preset="tiny" if tiny else "base",
     )
     console = Console(stderr=True, highlight=False)
-    with _progress(console) as progress:
+    # status.json (pid, state) lets `sfumato train status` tell a running base run from a dead one.
+    with _progress(console) as progress, tracked_run(out, steps) as touch:
         tasks: dict[str, Any] = {}
 
+        def on_status(message: str) -> None:
+            touch()
+            console.print(message)
+
         def on_step(report: Any) -> None:
+            touch()
             if report.phase not in tasks:
                 tasks[report.phase] = progress.add_task(report.phase, total=report.steps, loss="-",
                                                         completed=report.resumed_from)
             progress.update(tasks[report.phase], completed=report.step, loss=f"{report.loss:.4f}")
 
-        model = train_base(plan, on_step=on_step, on_status=console.print)
+        model = train_base(plan, on_step=on_step, on_status=on_status)
     Console(highlight=False).print(f"model: {model}")
 
 

@@ -1,6 +1,7 @@
 """Training runs as `sfumato train status` and the studio's queue show them: kind, live step, loss, ETA, times.
 
-torch-free: it reads the run folders under <home>/training (status.json, plan.json, the tail of log.jsonl).
+torch-free: it reads the run folders under <home>/training (status.json, plan.json, the tail of log.jsonl), and
+`sfumato train base` folders (run.json) there or wherever `train status` is pointed.
 """
 
 from __future__ import annotations
@@ -11,21 +12,26 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from sfumato.train.lora.run import RunStatus, State, list_runs
+from sfumato.errors import BadInput
+from sfumato.train.base.tracking import MODEL_FILE
+from sfumato.train.lora.run import RunStatus, State, read_status, runs_root
 
-Kind = Literal["lora", "dreambooth", "embedding"]
+Kind = Literal["lora", "dreambooth", "embedding", "base"]
+# "unknown": a base run without a status.json (started before `train base` wrote one) that has not finished.
+RunState = State | Literal["unknown"]
 _TAIL_BYTES: Final = 64 * 1024  # enough log lines to measure the step rate; a long run's log is not read whole
 
 
 @dataclass(frozen=True)
 class TrainingRun:
     """One run. `step` and `updated_at` come from the run log while it trains (status.json only moves at
-    checkpoints); `eta_s` is set while it runs, from the step rate since it (re)started."""
+    checkpoints); `eta_s` is set while it runs, from the step rate since it (re)started. A base run has two phases
+    (vae, then unet): `step`/`steps` are the current phase's, and its ETA is the UNet phase's only."""
 
     name: str
     folder: Path
     kind: Kind
-    state: State
+    state: RunState
     step: int
     steps: int
     last_loss: float | None
@@ -33,6 +39,7 @@ class TrainingRun:
     started_at: float | None
     updated_at: float
     output: str | None
+    phase: str | None = None  # base runs: "vae" or "unet"
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "folder": str(self.folder)}
@@ -106,7 +113,50 @@ def describe(status: RunStatus) -> TrainingRun:
         output=status.output)
 
 
+def describe_base(folder: Path) -> TrainingRun:
+    """A `sfumato train base` run: phase and step from its log, running or not from the status.json that
+    `train base` writes (as LoRA runs: the pid must be alive)."""
+    plan = _read_json(folder / "run.json").get("plan", {})
+    rows = log_tail(folder / "log.jsonl")
+    last = rows[-1] if rows else {"phase": "vae", "step": 0}
+    phase, step = str(last.get("phase", "vae")), int(last["step"])
+    steps = int(plan.get("vae_steps" if phase == "vae" else "steps", 0))
+    model = folder / MODEL_FILE
+    finished = phase == "unet" and step >= steps and model.is_file()
+    state: RunState = read_status(folder).state if (folder / "status.json").is_file() else (
+        "finished" if finished else "unknown")
+    per_step = seconds_per_step(rows) if state == "running" and phase == "unet" else None
+    started = _read_json(folder / "status.json").get("started_at")
+    loss = last.get("loss")
+    return TrainingRun(
+        name=folder.name, folder=folder, kind="base", state=state, step=step, steps=steps,
+        last_loss=float(loss) if isinstance(loss, int | float) else None,
+        eta_s=None if per_step is None else round(per_step * max(0, steps - step), 1),
+        started_at=float(started) if isinstance(started, int | float) else None,
+        updated_at=max(p.stat().st_mtime for p in (folder / "run.json", folder / "log.jsonl", folder / "status.json")
+                       if p.is_file()),
+        output=str(model) if state == "finished" and model.is_file() else None, phase=phase)
+
+
+def describe_folder(folder: Path) -> TrainingRun | None:
+    """The run in `folder` (a base run's run.json, or another run's status.json); None when it holds none."""
+    if (folder / "run.json").is_file():
+        return describe_base(folder)
+    if (folder / "status.json").is_file():
+        return describe(read_status(folder))
+    return None
+
+
 def training_runs(home: Path, name: str | None = None) -> list[TrainingRun]:
-    """Every run under <home>/training (or the one named), most recently updated first."""
-    runs = [describe(status) for status in list_runs(home, name)]
+    """Every run under <home>/training, most recently updated first; or the one `name` names: a run there, or a
+    run folder anywhere (a `train base --out` folder)."""
+    if name is not None:
+        for folder in (runs_root(home) / name, Path(name)):
+            if (run := describe_folder(folder)) is not None:
+                return [run]
+        raise BadInput(f"train status: no run named {name!r} in {str(runs_root(home))!r}, and {name!r} is not "
+                       "a run folder")
+    root = runs_root(home)
+    folders = sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
+    runs = [run for run in map(describe_folder, folders) if run is not None]
     return sorted(runs, key=lambda run: run.updated_at, reverse=True)

@@ -219,7 +219,7 @@ async function refreshQueue() {
   setTimeout(refreshQueue, 1000);
 }
 
-// Training runs (sfumato train lora/dreambooth/embedding), read from their run folders by /api/trainings.
+// Training runs (sfumato train lora/dreambooth/embedding/base), read from their run folders by /api/trainings.
 function showTrainings(trainings) {
   const failed = trainings instanceof Error;
   $("#trainings-table caption").textContent = failed ? `Trainings: ${trainings.message}` : "Trainings, most recently updated first";
@@ -230,7 +230,8 @@ function showTrainings(trainings) {
     const eta = run.eta_s == null ? "" : `about ${Math.ceil(run.eta_s)} s`;
     const started = run.started_at ? new Date(run.started_at).toLocaleString() : "";
     const output = run.output ? run.output.split(/[\\/]/).pop() : "";
-    for (const text of [run.name, run.kind, run.state, step, run.last_loss == null ? "" : run.last_loss.toFixed(4), eta,
+    const kind = run.phase ? `${run.kind} (${run.phase})` : run.kind; // base runs: the vae or unet phase's steps
+    for (const text of [run.name, kind, run.state, step, run.last_loss == null ? "" : run.last_loss.toFixed(4), eta,
       started, output]) {
       const cell = document.createElement("td");
       cell.textContent = text;

@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+from diffusers import DDPMScheduler
 from PIL import Image, ImageDraw
 
 from sfumato.models.families import FAMILIES, Family
+from sfumato.train.dataset.buckets import Bucket, fit_to_bucket
 from sfumato.train.lora.plan import TrainingPlan, make_plan
 from sfumato.train.lora.trainer import LoraRun
 
@@ -37,3 +41,19 @@ def lora_plan(dataset: Path, family: Family = Family.SD1, **changes: Any) -> Tra
 
 def run_in(folder: Path, name: str = "t") -> LoraRun:
     return LoraRun(folder / "runs" / name, folder / "Lora" / f"{name}.safetensors", folder / "cache")
+
+
+def eval_loss(pipe: Any, dataset: Path) -> float:
+    """Noise-prediction MSE on the training pictures, with fixed noise and timesteps (32 draws each)."""
+    scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    pictures = [fit_to_bucket(Image.open(dataset / f"{i}.png").convert("RGB"), Bucket(32, 32)) for i in range(2)]
+    x = torch.stack([torch.from_numpy(np.asarray(p, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
+                     for p in pictures])  # (2, 3, 32, 32)
+    generator = torch.Generator().manual_seed(123)
+    with torch.no_grad():
+        latents = (pipe.vae.encode(x).latent_dist.mean * pipe.vae.config.scaling_factor).repeat(32, 1, 1, 1)
+        context = pipe.encode_prompt(list(CAPTIONS), "cpu", 1, False)[0].repeat(32, 1, 1)
+        noise = torch.randn(latents.shape, generator=generator)
+        t = torch.randint(0, 1000, (len(latents),), generator=generator)
+        predicted = pipe.unet(scheduler.add_noise(latents, noise, t), t, context).sample
+    return float(torch.nn.functional.mse_loss(predicted, noise))

@@ -192,3 +192,25 @@ def test_cropped_vae_phase_trains_and_fp16_package_loads(dataset: Path, tmp_path
     pipe = load_pipeline(half, identify(half), torch_dtype=torch.float32)
     assert pipe.unet.dtype == torch.float32
     assert torch.equal(pipe.unet.conv_in.weight, full["unet.conv_in.weight"].half().float())
+
+
+def test_train_status_reads_the_run(run: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`train base` recorded its process in status.json; `train status` reads the run found under <home>/training,
+    or by its folder (a --out anywhere), with phase, step, loss and the model file."""
+    from sfumato.cli import main
+
+    assert json.loads((run / "status.json").read_text())["state"] == "finished"
+    copy = Path(shutil.copytree(run, home / "training" / "emoji-base"))
+    last = json.loads((run / "log.jsonl").read_text().splitlines()[-1])
+    assert main(["train", "status", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert (listed["name"], listed["kind"], listed["state"]) == ("emoji-base", "base", "finished")
+    assert listed["phase"] == "unet"
+    assert (listed["step"], listed["steps"], listed["last_loss"]) == (STEPS, STEPS, last["loss"])
+    assert listed["output"] == str(copy / "sfumato-emoji.safetensors") and listed["eta_s"] is None
+    assert main(["train", "status", str(run)]) == 0
+    assert capsys.readouterr().out.strip() == (f"{run.name}: finished, unet step {STEPS}/{STEPS}, loss "
+                                               f"{last['loss']:.4f} (base), {run / 'sfumato-emoji.safetensors'}")
+    assert main(["train", "status", str(home / "nowhere")]) == 2
+    assert "is not a run folder" in " ".join(capsys.readouterr().err.split())
+

@@ -18,6 +18,7 @@ from sfumato.atomic_write import atomic_writer
 # One loss-plot colour per run phase (the log's "phase"): the base model's vae/unet, LoRA and embedding runs.
 PHASE_COLOURS: Final[Mapping[str, tuple[int, int, int]]] = MappingProxyType({
     "vae": (52, 101, 164), "unet": (204, 0, 0), "lora": (78, 154, 6), "embedding": (117, 80, 123),
+    "full": (196, 160, 0),  # a full fine-tune (train dreambooth --output full)
 })
 
 

@@ -1,6 +1,7 @@
-"""LoRA run checkpoints: adapter weights, optimizer slots and the RNG in safetensors; step, optimizer groups
-and LR-scheduler state in JSON. Reuses the embedded model's optimizer (de)serialisation, so a resumed run
-continues exactly (tests/train/test_lora_training.py checks resumed == uninterrupted).
+"""LoRA run checkpoints: adapter weights (a full fine-tune's: every trained weight), optimizer slots and the RNG
+in safetensors; step, optimizer groups and LR-scheduler state in JSON. Reuses the embedded model's optimizer
+(de)serialisation, so a resumed run continues exactly (tests/train/test_lora_training.py checks resumed ==
+uninterrupted).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def load_lora_checkpoint(paths: CheckpointPaths, *, models: Mapping[str, torch.n
     params = trainable(models)
     missing = sorted(set(params) - {k[5:] for k in tensors if k.startswith("lora.")})
     if missing:
-        raise BadInput(f"checkpoint: {paths.tensors.name} lacks {len(missing)} LoRA weights of this plan "
-                       f"(first: {missing[0]}); was it made with another rank or target modules?")
+        raise BadInput(f"checkpoint: {paths.tensors.name} lacks {len(missing)} trained weights of this plan "
+                       f"(first: {missing[0]}); was it made with another rank, target modules or output?")
     with torch.no_grad():
         for name, param in params.items():
             param.copy_(tensors[f"lora.{name}"])

@@ -1,7 +1,8 @@
-"""TrainingPlan: every setting of a LoRA run, validated once at the edge and saved beside the result.
+"""TrainingPlan: every setting of a LoRA (or full fine-tune) run, validated once at the edge and saved beside
+the result.
 
 torch-free, so the CLI builds and checks it before anything heavy loads. It is written into the LoRA file's
-metadata (`sfumato_training_plan`) and as `plan.json` in the run folder.
+metadata (`sfumato_training_plan`; a full fine-tune's model file too) and as `plan.json` in the run folder.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class TrainingPlan(BaseModel):
     class_data: Path | None = Field(default=None, description="Folder of class (regularisation) pictures.")
     class_prompt: str = ""
     prior_loss_weight: float = Field(default=1.0, ge=0)
+    # What the run writes: a LoRA (rank, alpha and target modules apply), or every UNet weight (and the text
+    # encoders' with train_text_encoder) trained and saved as a new model in the library's checkpoint folder.
+    output: Literal["lora", "full"] = "lora"
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingPlan:

@@ -115,13 +115,3 @@ def read_status(folder: Path) -> RunStatus:
         state = "interrupted"  # the process died without saying so (killed, power cut)
     return RunStatus(folder.name, folder, state, int(raw["step"]), int(raw["steps"]), _last_loss(folder / "log.jsonl"),
                      raw.get("output"), float(raw["updated_at"]))
-
-
-def list_runs(home: Path, name: str | None = None) -> list[RunStatus]:
-    """Every run under <home>/training (or the one named), newest first."""
-    root = runs_root(home)
-    folders = [root / name] if name else sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []
-    if name and not (root / name / "status.json").is_file():
-        raise BadInput(f"train status: no run named {name!r} in {str(root)!r}")
-    statuses = [read_status(f) for f in folders if (f / "status.json").is_file()]
-    return sorted(statuses, key=lambda s: s.updated_at, reverse=True)

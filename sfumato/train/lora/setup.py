@@ -1,11 +1,12 @@
-"""Set a pipeline up for LoRA training: frozen base weights, peft adapters added the way diffusers' own
-train_text_to_image_lora scripts add them, AdamW, a diffusers LR scheduler and an accelerate Accelerator.
+"""Set a pipeline up for training: frozen base weights and peft adapters added the way diffusers' own
+train_text_to_image_lora scripts add them (or, for a full fine-tune, the UNet's own weights trainable), AdamW,
+a diffusers LR scheduler and an accelerate Accelerator.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
@@ -58,6 +59,22 @@ def add_adapters(pipe: Any, plan: TrainingPlan) -> dict[str, torch.nn.Module]:
     return models
 
 
+def unfreeze(pipe: Any, plan: TrainingPlan) -> dict[str, torch.nn.Module]:
+    """A full fine-tune (DreamBooth's original form): every UNet weight trains, the text encoders' when asked."""
+    for name in ("vae", *text_models(pipe).names):
+        getattr(pipe, name).requires_grad_(False)
+    models: dict[str, torch.nn.Module] = {"unet": pipe.unet.requires_grad_(True)}
+    if plan.train_text_encoder:
+        models |= {name: getattr(pipe, name).requires_grad_(True) for name in text_models(pipe).names}
+    return models
+
+
+# TrainingPlan.output -> what becomes trainable.
+TRAINABLE: Final[Mapping[str, Callable[[Any, TrainingPlan], dict[str, torch.nn.Module]]]] = MappingProxyType({
+    "lora": add_adapters, "full": unfreeze,
+})
+
+
 def _optimizer_class(plan: TrainingPlan, device: torch.device) -> Any:
     if plan.optimizer == "adamw":
         return torch.optim.AdamW
@@ -85,13 +102,15 @@ def prepare(pipe: Any, plan: TrainingPlan, *, cpu: bool = False) -> Setup:
     accelerator = Accelerator(mixed_precision=plan.mixed_precision, cpu=cpu,
                               gradient_accumulation_steps=plan.gradient_accumulation_steps)
     weight_dtype = WEIGHT_DTYPES[plan.mixed_precision]
-    models = add_adapters(pipe, plan)
+    models = TRAINABLE[plan.output](pipe, plan)
     sdxl = text_models(pipe).is_sdxl
-    # Frozen weights in the training dtype to save memory; the VAE stays fp32 (SDXL's overflows in fp16).
+    # Frozen weights in the training dtype to save memory; the VAE stays fp32 (SDXL's overflows in fp16). A full
+    # fine-tune keeps everything fp32: its file holds every weight, which a round trip through fp16 would blur.
+    frozen_dtype = weight_dtype if plan.output == "lora" else torch.float32
     for name in ("unet", *text_models(pipe).names):
-        place(getattr(pipe, name), accelerator.device, weight_dtype)
+        place(getattr(pipe, name), accelerator.device, frozen_dtype)
     place(pipe.vae, accelerator.device, torch.float32)
-    cast_training_params(list(models.values()), dtype=torch.float32)  # LoRA weights train in fp32
+    cast_training_params(list(models.values()), dtype=torch.float32)  # trained weights stay fp32
     if plan.gradient_checkpointing:
         pipe.unet.enable_gradient_checkpointing()
         for name in models:

@@ -1,4 +1,5 @@
-"""`train_lora`: a TrainingPlan and a loaded pipeline in, a kohya-layout LoRA file out.
+"""`train_lora`: a TrainingPlan and a loaded pipeline in, a kohya-layout LoRA file out (or, with the plan's
+`output` "full", every UNet weight trained and a new model file out).
 
 Checks the dataset first (errors refuse it), caches latents, trains peft LoRA layers under accelerate, logs
 each step, samples and checkpoints every N steps, stops cleanly when asked (Ctrl+C), resumes exactly.
@@ -27,6 +28,7 @@ from sfumato.train.lora.conditioning import text_models
 from sfumato.train.lora.checkpoint import checkpoint_paths, load_lora_checkpoint, save_lora_checkpoint
 from sfumato.train.lora.examples import epoch_batches, prepare_examples
 from sfumato.train.lora.export import export_lora
+from sfumato.train.lora.export_full import export_model
 from sfumato.train.lora.objective import LossTerms, Objective
 from sfumato.train.lora.plan import TrainingPlan
 from sfumato.train.lora.run import mark_failed, start_run, started_at, write_status
@@ -37,8 +39,9 @@ from sfumato.train.lora.setup import Setup, prepare
 @dataclass(frozen=True)
 class LoraRun:
     folder: Path  # the run folder (<home>/training/NAME)
-    output: Path  # the LoRA file (<home>/models/Lora/NAME.safetensors)
+    output: Path  # the LoRA file (<home>/models/Lora/NAME.safetensors); full: <home>/models/Stable-diffusion/...
     cache: Path  # latents and text states, shared by runs (<home>/cache/training)
+    base_file: Path | None = None  # the base model's file: a full fine-tune of the embedded model reads its configs
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def _batches(examples: Any, plan: TrainingPlan, setup: Setup, seed: int) -> Call
 
 def train_lora(plan: TrainingPlan, *, pipe: Any, run: LoraRun, resume: bool = False, hooks: Hooks = Hooks(),
                cpu: bool = False) -> LoraResult:
-    """Train (or resume) the run; returns the LoRA file. Raises JobCancelled after saving when stopped."""
+    """Train (or resume) the run; returns the LoRA (or model) file. Raises JobCancelled after saving when stopped."""
     try:
         return _train(plan, pipe=pipe, run=run, resume=resume, hooks=hooks, cpu=cpu)
     except Exception:
@@ -107,13 +110,22 @@ def _train(plan: TrainingPlan, *, pipe: Any, run: LoraRun, resume: bool, hooks: 
                                     lr_scheduler=setup.lr_scheduler, generator=generator)
         hooks.on_status(f"resumed at step {step}")
     step = _loop(plan, setup, terms, generator, run, step, hooks)
-    hooks.on_status("writing the LoRA file")
+    hooks.on_status(f"writing {run.output}")
     if setup.accelerator.is_main_process:
-        export_lora(run.output, plan, models=_unwrapped(setup), sdxl=setup.sdxl, examples=terms.main.examples,
-                    items=items, priors=priors, step=step, started_at=started_at(run.folder))
+        _export(plan, pipe, setup, run, terms, items, priors, step)
         _samples(pipe, plan, setup, run, step, hooks)
         write_status(run.folder, state="finished", step=step, steps=plan.steps, output=run.output)
     return LoraResult(run.output, step, cache.stats)
+
+
+def _export(plan: TrainingPlan, pipe: Any, setup: Setup, run: LoraRun, terms: LossTerms, items: list[DatasetItem],
+            priors: list[DatasetItem], step: int) -> None:
+    if plan.output == "full":
+        export_model(run.output, plan, pipe=pipe, base_file=run.base_file, items=items, priors=priors, step=step,
+                     started_at=started_at(run.folder))
+        return
+    export_lora(run.output, plan, models=_unwrapped(setup), sdxl=setup.sdxl, examples=terms.main.examples,
+                items=items, priors=priors, step=step, started_at=started_at(run.folder))
 
 
 def _loss_terms(plan: TrainingPlan, pipe: Any, setup: Setup, cache: EncodingCache, items: list[DatasetItem],
@@ -169,9 +181,9 @@ def _loop(plan: TrainingPlan, setup: Setup, terms: LossTerms, generator: torch.G
         loss = _one_step(setup, terms, generator, step)
         step += 1
         lr = float(setup.lr_scheduler.get_last_lr()[0])
-        report = StepReport("lora", step, plan.steps, loss, lr, time.perf_counter() - started, resumed_from)
+        report = StepReport(plan.output, step, plan.steps, loss, lr, time.perf_counter() - started, resumed_from)
         if main:
-            append_log(run.folder, {"phase": "lora", "step": step, "loss": loss, "lr": lr,
+            append_log(run.folder, {"phase": plan.output, "step": step, "loss": loss, "lr": lr,
                                     "seconds": round(report.seconds, 3)})
         if hooks.on_step is not None:
             hooks.on_step(report)
