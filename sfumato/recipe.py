@@ -53,7 +53,7 @@ class Recipe(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: int = SCHEMA_VERSION
-    model: str = Field(default="sfumato-tiny", min_length=1, description="Model name in the library.")
+    model: str = Field(default="sfumato-emoji", min_length=1, description="Model name in the library.")
     model_hash: str | None = Field(default=None, description="A1111 short hash: first 10 hex of the sha256.")
     model_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     prompt: str = ""

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
         default=(),
         description="Extra model roots to scan; each may be an A1111 install (models/Stable-diffusion, models/Lora, embeddings).",
     )
-    default_model: str = "sfumato-tiny"
+    default_model: str = "sfumato-emoji"  # the embedded model (models/embedded/); SFUMATO_DEFAULT_MODEL changes it
     write_sidecar: bool = Field(default=True, description="Write a YAML recipe next to every picture.")
 
     @property

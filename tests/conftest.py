@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The bulk of the suite runs on the untrained sfumato-tiny, where speed matters and CLIP-only features (embeddings,
+# clip skip, Compel) are tested; tests/integration/test_embedded_default.py runs the real default, the embedded model.
+os.environ.setdefault("SFUMATO_DEFAULT_MODEL", "sfumato-tiny")
 
 
 @pytest.fixture

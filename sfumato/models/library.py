@@ -19,6 +19,9 @@ from sfumato.models.hashing import FileHashes, HashCache, ProgressFn
 from sfumato.sampler_names import closest
 
 BUILTIN_TINY: Final = "sfumato-tiny"
+EMBEDDED_MODEL: Final = "sfumato-emoji"
+# The embedded model ships inside the package (trained by `sfumato train base`, issue #4): the default model.
+EMBEDDED_MODEL_FILE: Final = Path(__file__).resolve().parent / "embedded" / f"{EMBEDDED_MODEL}.safetensors"
 WEIGHT_SUFFIXES: Final = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 
 
@@ -85,14 +88,19 @@ def _entry_name(path: Path, folder: Path) -> str:
     return relative.with_suffix("").as_posix() if path.is_file() else relative.as_posix()
 
 
-def _builtin_entry() -> ModelEntry:
-    return ModelEntry(
+def _builtin_entries() -> list[ModelEntry]:
+    """The models every install has: the embedded model's file in the package, and sfumato-tiny."""
+    tiny = ModelEntry(
         name=BUILTIN_TINY, path=None, kind=ModelKind.CHECKPOINT, family=Family.SFUMATO_TINY,
         evidence="built by the package from a fixed seed (untrained: pictures are noise-like)", size=0,
     )
+    if not EMBEDDED_MODEL_FILE.is_file():  # a source tree whose weights were removed; nothing else depends on it
+        return [tiny]
+    embedded = checkpoint_entry(EMBEDDED_MODEL_FILE, EMBEDDED_MODEL)
+    return [replace(embedded, evidence=f"ships with sfumato; {embedded.evidence}"), tiny]
 
 
-def _identify_checkpoint(path: Path, name: str) -> ModelEntry:
+def checkpoint_entry(path: Path, name: str) -> ModelEntry:
     # identify() reads only headers; errors become a visible entry so `models list` can explain them.
     from sfumato.models.identify import identify
 
@@ -136,7 +144,7 @@ def _identify_lora(path: Path, name: str) -> ModelEntry:
 
 # How each kind of file is identified from its header (kinds not listed are only named and sized).
 _IDENTIFY: Final[Mapping[ModelKind, Callable[[Path, str], ModelEntry]]] = MappingProxyType({
-    ModelKind.CHECKPOINT: _identify_checkpoint,
+    ModelKind.CHECKPOINT: checkpoint_entry,
     ModelKind.LORA: _identify_lora,
     ModelKind.EMBEDDING: _embedding_entry,
 })
@@ -155,7 +163,7 @@ class ModelLibrary:
     def scan(self, kind: ModelKind = ModelKind.CHECKPOINT, *, with_hashes: bool = False,
              on_progress: ProgressFn | None = None) -> list[ModelEntry]:
         """Every model of `kind`; hashes are added when cached, or computed when `with_hashes`."""
-        entries = [_builtin_entry()] if kind is ModelKind.CHECKPOINT else []
+        entries = _builtin_entries() if kind is ModelKind.CHECKPOINT else []
         seen: set[Path] = set()
         for folder in self.folders(kind):
             for path in _candidates(folder):

@@ -36,6 +36,7 @@ class ModelView(BaseModel):
     kind: str
     family: str | None
     is_builtin: bool
+    is_default: bool = Field(description="the model a recipe without one gets (settings.default_model)")
     error: str | None = Field(description="why the model cannot be used, if it cannot")
 
 
@@ -89,7 +90,7 @@ class PngRecipe(BaseModel):
 def list_models(studio: StudioDep, kind: ModelKind = ModelKind.CHECKPOINT) -> list[ModelView]:
     return [
         ModelView(name=e.name, title=e.title, kind=e.kind.value, family=e.family.value if e.family else None,
-                  is_builtin=e.is_builtin, error=e.error)
+                  is_builtin=e.is_builtin, is_default=e.name == studio.settings.default_model, error=e.error)
         for e in studio.library.scan(kind)
     ]
 

@@ -285,7 +285,7 @@ function setUpDrop() {
 async function loadChoices() {
   const [models, samplers] = await Promise.all([api("/api/models"), api("/api/samplers")]);
   for (const model of models.filter((m) => !m.error)) {
-    $("#model").add(new Option(model.title, model.name));
+    $("#model").add(new Option(model.title, model.name, model.is_default, model.is_default));
     $("#filter-model").add(new Option(model.title, model.name));
   }
   for (const sampler of samplers.samplers) {

@@ -42,7 +42,7 @@ def library(a1111_root: Path, tmp_path: Path) -> ModelLibrary:
 
 def test_scan_names_like_a1111(library: ModelLibrary) -> None:
     entries = {e.name: e for e in library.scan()}
-    assert set(entries) == {"sfumato-tiny", "styles/inkwash", "inkwash-diffusers", "old", "xl"}
+    assert set(entries) == {"sfumato-emoji", "sfumato-tiny", "styles/inkwash", "inkwash-diffusers", "old", "xl"}
     assert entries["styles/inkwash"].family is Family.SD1
     assert entries["inkwash-diffusers"].family is Family.SD1
     assert entries["xl"].family is Family.SDXL

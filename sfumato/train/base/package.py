@@ -59,7 +59,9 @@ def package_run(run: Path, dest: Path | None = None, *, fp16: bool = False) -> P
     dest = Path(dest) if dest is not None else run / MODEL_FILE
     save_emoji_model(dest, unet=parts["unet"], vae=parts["vae"], scheduler_config=SCHEDULER_CONFIG,
                      max_tokens=config.max_tokens, fp16=fp16,
-                     extra={"steps": steps, "seed": saved["plan"]["seed"], "dataset": saved["plan"]["dataset"]})
+                     # The dataset by folder name only: a full path would name the machine it was trained on.
+                     extra={"steps": steps, "seed": saved["plan"]["seed"],
+                            "dataset": Path(saved["plan"]["dataset"]).name})
     return dest
 
 
