@@ -12,7 +12,6 @@ sfumato's engine pays once per process anyway.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -30,6 +29,7 @@ from sfumato.models.families import FAMILIES, Family
 from sfumato.models.library import EMBEDDED_MODEL, EMBEDDED_MODEL_FILE, ModelKind
 from sfumato.models.library import checkpoint_entry
 from sfumato.recipe import recipe_from
+from recorded import report  # benchmarks/recorded.py, beside this script
 
 IMPORTED = time.perf_counter() - started
 
@@ -81,10 +81,7 @@ def main() -> None:
         "diffusers_s": statistics.median(timings["diffusers"]), "sfumato_s": statistics.median(timings["sfumato"]),
         "diffusers_min_s": min(timings["diffusers"]), "sfumato_min_s": min(timings["sfumato"]), "all": timings,
     }
-    print(json.dumps(result, indent=1))
-    if args.out is not None:
-        with args.out.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(result) + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from sfumato.engine.samplers import make_scheduler
 from sfumato.models.families import Family
 from sfumato.models.library import ModelEntry, ModelKind
 from sfumato.recipe import recipe_from
+from recorded import report  # benchmarks/recorded.py, beside this script
 
 
 def full_size_sd15(device: torch.device, dtype: torch.dtype) -> StableDiffusionPipeline:
@@ -91,10 +92,7 @@ def main() -> None:
     result["ratio"] = result["sfumato_s"] / result["diffusers_s"]
     # On a shared CPU the median carries other processes' noise; the fastest run of each is the cleaner figure.
     result["ratio_of_minimums"] = min(timings["sfumato"]) / min(timings["diffusers"])
-    print(json.dumps(result, indent=1))
-    if args.out is not None:
-        with args.out.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(result) + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

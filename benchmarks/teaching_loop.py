@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from recorded import report  # benchmarks/recorded.py, beside this script
 
 SUBJECT = "croissant"  # a held-out subject (sfumato/train/emoji/holdouts.py)
 SUBJECT_CLASS = "bread"  # a class the base model knows
@@ -35,7 +36,7 @@ def sfumato(home: Path, *args: str) -> float:
     env = {**os.environ, "SFUMATO_HOME": str(home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env.pop("SFUMATO_DEFAULT_MODEL", None)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sfumato.cli", *args], env=env, check=True)
+    subprocess.run([str(Path(sys.executable).parent / "sfumato"), *args], env=env, check=True)
     return time.perf_counter() - started
 
 
@@ -71,8 +72,8 @@ def evaluate(home: Path, model: Path, judge_data: list[Path], out: Path, prompts
         judge_cache.mkdir(parents=True, exist_ok=True)
         for name in ("judge.safetensors", "judge.json"):
             shutil.copyfile(out / name, judge_cache / name)
-    report: dict = json.loads((out / "report.json").read_text())
-    return report
+    scores: dict = json.loads((out / "report.json").read_text())
+    return scores
 
 
 def main() -> None:
@@ -80,8 +81,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="build-emoji OUT (with --holdouts)")
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--style-pictures", type=int, default=200)
-    parser.add_argument("--lora-steps", type=int, default=600)
-    parser.add_argument("--dreambooth-steps", type=int, default=400)
+    parser.add_argument("--lora-steps", type=int, default=1500)
+    parser.add_argument("--dreambooth-steps", type=int, default=800)
     parser.add_argument("--out", type=Path, default=None, help="Append the result as a JSON line here.")
     args = parser.parse_args()
     work, home = args.work, args.work / "home"
@@ -104,9 +105,6 @@ def main() -> None:
     result: dict[str, Any] = {"benchmark": "teaching_loop", "cpu": platform.processor() or platform.machine(),
                               "threads": os.environ.get("OMP_NUM_THREADS"), "style_pictures": len(style_rows[::step][:args.style_pictures]),
                               "subject_pictures": len(subject_rows), "subject": SUBJECT}
-    result["style_before"] = evaluate(home, base_model, judge_data, work / "eval-style-before", style_prompts, judge_cache)
-    result["subject_before"] = evaluate(home, base_model, judge_data, work / "eval-subject-before", subject_prompts,
-                                        judge_cache)
     result["lora_seconds"] = sfumato(home, "train", "lora", str(style_set), "--name", "openmoji", "--steps",
                                      str(args.lora_steps), "--batch", "8", "--lr", "5e-4", "--rank", "16",
                                      "--sample-prompt", f"a cat face, {STYLE_WORDS}", "--sample-every", "0")
@@ -114,6 +112,9 @@ def main() -> None:
                                            "--class-noun", SUBJECT_CLASS, "--name", "zkz", "--steps",
                                            str(args.dreambooth_steps), "--batch", "2", "--lr", "5e-4",
                                            "--class-images", "20")
+    result["style_before"] = evaluate(home, base_model, judge_data, work / "eval-style-before", style_prompts, judge_cache)
+    result["subject_before"] = evaluate(home, base_model, judge_data, work / "eval-subject-before", subject_prompts,
+                                        judge_cache)
     checkpoints = home / "models" / "Stable-diffusion"
     sfumato(home, "models", "fuse", "sfumato-emoji", "--lora", "openmoji:1", "--name", "emoji-openmoji")
     sfumato(home, "models", "fuse", "sfumato-emoji", "--lora", "zkz:1", "--name", "emoji-zkz")
@@ -121,10 +122,7 @@ def main() -> None:
                                      work / "eval-style-after", style_prompts, judge_cache)
     result["subject_after"] = evaluate(home, checkpoints / "emoji-zkz.safetensors", judge_data,
                                        work / "eval-subject-after", subject_prompts, judge_cache)
-    print(json.dumps(result, indent=1))
-    if args.out is not None:
-        with args.out.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(result) + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":
