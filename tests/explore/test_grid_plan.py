@@ -28,7 +28,7 @@ def test_cells_cover_every_combination_in_order() -> None:
 
 
 def test_model_axis_forgets_the_base_models_hashes_and_adapter_axis_sets_weights() -> None:
-    base = BASE.replace(model_hash="abcdef0123", prompt="a cat <lora:ink:0.8>",
+    base = BASE.replace(model="sfumato-tiny", model_hash="abcdef0123", prompt="a cat <lora:ink:0.8>",
                         adapters=(AdapterRef(name="ink", weight=0.8),))
     plan = plan_grid(base, (parse_axis("model: sfumato-tiny, other"), parse_axis("adapter ink: 0.2, 1"), None))
     assert plan.cell(0, 0, 0).recipe.model_hash == "abcdef0123"
