@@ -45,12 +45,13 @@ def rows(folder: Path) -> list[dict[str, Any]]:
 
 
 def copy_subset(source: Path, chosen: list[dict[str, Any]], dest: Path, caption: str | None = None) -> Path:
-    """Pictures with same-named .txt captions, the layout `train lora` reads."""
+    """Pictures with same-named .txt captions (the layout `train lora` reads); caption "" writes none."""
     dest.mkdir(parents=True, exist_ok=True)
     for index, row in enumerate(chosen):
         image = dest / f"{index:04d}.png"
         shutil.copyfile(source / row["file_name"], image)
-        image.with_suffix(".txt").write_text(caption or row["text"], encoding="utf-8")
+        if caption != "":
+            image.with_suffix(".txt").write_text(caption or row["text"], encoding="utf-8")
     return dest
 
 
@@ -92,7 +93,8 @@ def main() -> None:
     style_set = copy_subset(args.data / "openmoji-style", style_rows[::step][:args.style_pictures],
                             work / "openmoji-200")
     subject_rows = [r for r in rows(args.data / "holdout-concepts") if r["label"] == SUBJECT]
-    subject_set = copy_subset(args.data / "holdout-concepts", subject_rows, work / SUBJECT)
+    # DreamBooth's pictures go uncaptioned, so they train on the instance prompt ("a photo of zkz bread") only.
+    subject_set = copy_subset(args.data / "holdout-concepts", subject_rows, work / SUBJECT, caption="")
     judge_data = [args.data / "base", args.data / "openmoji-style", args.data / "holdout-concepts"]
     style_prompts = paraphrase_file(work / "style-prompts.json", [(f"{c}, {STYLE_WORDS}", c) for c in STYLE_PROBES])
     instance = f"a photo of {TOKEN} {SUBJECT_CLASS}"
