@@ -13,6 +13,12 @@ import typer
 from sfumato.cli.class_images import ensure_class_images
 from sfumato.cli.context import CliContext, out_console
 from sfumato.cli.train_lora import build_plan, model_output, run_training
+from sfumato.cli.train_options import (
+    CpuOption,
+    MinImageSizeOption,
+    SampleEveryOption,
+    SampleStepsOption,
+)
 from sfumato.train.dataset.check import check_dataset
 from sfumato.train.lora.plan import make_plan
 
@@ -40,11 +46,11 @@ def dreambooth_command(
     output: Annotated[str, typer.Option(help="lora: a LoRA file; full: every UNet weight trained, saved as a "
                                              "new model.")] = "lora",
     seed: Annotated[int, typer.Option(min=0, help="Seed for training and class pictures.")] = 0,
-    sample_every: Annotated[int, typer.Option(min=0, help="Samples every N steps (0: at the end).")] = 0,
-    sample_steps: Annotated[int, typer.Option(min=1, help="Sampling steps per sample picture.")] = 20,
-    min_image_size: Annotated[int, typer.Option(min=1, help="Smallest allowed picture side.")] = 64,
+    sample_every: SampleEveryOption = 0,
+    sample_steps: SampleStepsOption = 20,
+    min_image_size: MinImageSizeOption = 64,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run called NAME.")] = False,
-    cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even where a GPU is present.")] = False,
+    cpu: CpuOption = False,
 ) -> None:
     """DreamBooth: learn a subject as TOKEN with prior preservation; output a LoRA or a fine-tuned model."""
     context: CliContext = ctx.obj

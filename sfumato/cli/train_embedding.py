@@ -13,6 +13,15 @@ import typer
 
 from sfumato.cli.context import CliContext, err_console, out_console
 from sfumato.cli.train_lora import base_model, run_with_progress
+from sfumato.cli.train_options import (
+    CheckpointEveryOption,
+    CpuOption,
+    MinImageSizeOption,
+    SampleEveryOption,
+    SamplePromptOption,
+    SampleSeedOption,
+    SampleStepsOption,
+)
 from sfumato.errors import BadInput
 from sfumato.models.families import FAMILIES
 from sfumato.train.dataset.check import check_dataset
@@ -73,14 +82,14 @@ def embedding_command(
     shuffle_tags: Annotated[bool, typer.Option("--shuffle-tags", help="Shuffle the caption's tags.")] = False,
     keep_tokens: Annotated[int, typer.Option(min=0, help="Leading tags shuffling keeps in place.")] = 0,
     caption_dropout: Annotated[float, typer.Option(min=0, max=1, help="Share of empty [filewords].")] = 0.0,
-    sample_prompt: Annotated[Optional[list[str]], typer.Option(help="Sample prompt (repeatable).")] = None,
-    sample_seed: Annotated[Optional[list[int]], typer.Option(help="Sample seed (repeatable; default 0).")] = None,
-    sample_every: Annotated[int, typer.Option(min=0, help="Samples every N steps (0: at the end only).")] = 0,
-    sample_steps: Annotated[int, typer.Option(min=1, help="Sampling steps per sample picture.")] = 20,
-    checkpoint_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 500,
-    min_image_size: Annotated[int, typer.Option(min=1, help="Smallest allowed picture side.")] = 64,
+    sample_prompt: SamplePromptOption = None,
+    sample_seed: SampleSeedOption = None,
+    sample_every: SampleEveryOption = 0,
+    sample_steps: SampleStepsOption = 20,
+    checkpoint_every: CheckpointEveryOption = 500,
+    min_image_size: MinImageSizeOption = 64,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run of this token.")] = False,
-    cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even where a GPU is present.")] = False,
+    cpu: CpuOption = False,
 ) -> None:
     """Textual inversion: learn TOKEN's vectors from a dataset; the embedding lands in <home>/embeddings."""
     context: CliContext = ctx.obj

@@ -20,6 +20,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sfumato.cli.context import CliContext, err_console, out_console
+from sfumato.cli.train_options import (
+    CheckpointEveryOption,
+    CpuOption,
+    MinImageSizeOption,
+    SampleEveryOption,
+    SamplePromptOption,
+    SampleSeedOption,
+    SampleStepsOption,
+)
 from sfumato.errors import BadInput
 from sfumato.models.families import FAMILIES
 from sfumato.models.library import ModelKind
@@ -174,14 +183,14 @@ def lora_command(
     shuffle_tags: Annotated[bool, typer.Option("--shuffle-tags", help="Shuffle comma-separated tags.")] = False,
     keep_tokens: Annotated[int, typer.Option(min=0, help="Leading tags shuffling keeps in place.")] = 0,
     caption_dropout: Annotated[float, typer.Option(min=0, max=1, help="Share of empty captions.")] = 0.0,
-    sample_prompt: Annotated[Optional[list[str]], typer.Option(help="Sample prompt (repeatable).")] = None,
-    sample_seed: Annotated[Optional[list[int]], typer.Option(help="Sample seed (repeatable; default 0).")] = None,
-    sample_every: Annotated[int, typer.Option(min=0, help="Samples every N steps (0: at the end only).")] = 0,
-    sample_steps: Annotated[int, typer.Option(min=1, help="Sampling steps per sample picture.")] = 20,
-    checkpoint_every: Annotated[int, typer.Option(min=1, help="Checkpoint every N steps.")] = 500,
-    min_image_size: Annotated[int, typer.Option(min=1, help="Smallest allowed picture side.")] = 64,
+    sample_prompt: SamplePromptOption = None,
+    sample_seed: SampleSeedOption = None,
+    sample_every: SampleEveryOption = 0,
+    sample_steps: SampleStepsOption = 20,
+    checkpoint_every: CheckpointEveryOption = 500,
+    min_image_size: MinImageSizeOption = 64,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run called NAME.")] = False,
-    cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even where a GPU is present.")] = False,
+    cpu: CpuOption = False,
 ) -> None:
     """Train a LoRA on a dataset folder; the result lands in the library's Lora folder."""
     context: CliContext = ctx.obj
