@@ -44,14 +44,14 @@ def rows(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines() if line.strip()]
 
 
-def copy_subset(source: Path, chosen: list[dict[str, Any]], dest: Path, caption: str | None = None) -> Path:
-    """Pictures with same-named .txt captions (the layout `train lora` reads); caption "" writes none."""
+def copy_subset(source: Path, chosen: list[dict[str, Any]], dest: Path, *, captioned: bool = True) -> Path:
+    """Pictures with their same-named .txt captions (the layout `train lora` reads), or without any."""
     dest.mkdir(parents=True, exist_ok=True)
     for index, row in enumerate(chosen):
         image = dest / f"{index:04d}.png"
         shutil.copyfile(source / row["file_name"], image)
-        if caption != "":
-            image.with_suffix(".txt").write_text(caption or row["text"], encoding="utf-8")
+        if captioned:
+            image.with_suffix(".txt").write_text(row["text"], encoding="utf-8")
     return dest
 
 
@@ -94,7 +94,7 @@ def main() -> None:
                             work / "openmoji-200")
     subject_rows = [r for r in rows(args.data / "holdout-concepts") if r["label"] == SUBJECT]
     # DreamBooth's pictures go uncaptioned, so they train on the instance prompt ("a photo of zkz bread") only.
-    subject_set = copy_subset(args.data / "holdout-concepts", subject_rows, work / SUBJECT, caption="")
+    subject_set = copy_subset(args.data / "holdout-concepts", subject_rows, work / SUBJECT, captioned=False)
     judge_data = [args.data / "base", args.data / "openmoji-style", args.data / "holdout-concepts"]
     style_prompts = paraphrase_file(work / "style-prompts.json", [(f"{c}, {STYLE_WORDS}", c) for c in STYLE_PROBES])
     instance = f"a photo of {TOKEN} {SUBJECT_CLASS}"
