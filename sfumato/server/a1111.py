@@ -126,7 +126,8 @@ def with_infotext(request: Txt2ImgRequest) -> Txt2ImgRequest:
 
 
 def recipe_fields(request: Txt2ImgRequest, options: dict[str, Any]) -> dict[str, Any]:
-    """Recipe fields for `studio.new_recipe`: A1111 names -> sfumato names; overrides, then options, fill in."""
+    """Recipe fields for `studio.new_recipe`: A1111 names -> sfumato names; overrides, then options, fill in.
+    A field left None is filled by `new_recipe` from the model family's defaults."""
     overrides = request.override_settings or {}
     clip_skip = overrides.get("CLIP_stop_at_last_layers", options.get("CLIP_stop_at_last_layers", 1))
     return {
@@ -139,8 +140,10 @@ def recipe_fields(request: Txt2ImgRequest, options: dict[str, Any]) -> dict[str,
         "schedule_type": request.scheduler or "Automatic",
         "steps": request.steps if request.steps is not None else 50,
         "guidance_scale": request.cfg_scale if request.cfg_scale is not None else 7.0,
-        "width": request.width if request.width is not None else 512,
-        "height": request.height if request.height is not None else 512,
+        # A1111 draws every model at 512 px when a request names no size; sfumato gives such a request the
+        # model's native size (64 px for the embedded model, 1024 for SDXL), as its CLI and web studio do.
+        "width": request.width if "width" in request.model_fields_set else None,
+        "height": request.height if "height" in request.model_fields_set else None,
         "batch_size": request.batch_size or 1,
         "batch_count": request.n_iter or 1,
         "clip_skip": clip_skip,

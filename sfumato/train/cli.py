@@ -30,7 +30,9 @@ def _progress(console: Console) -> Progress:
 def base_command(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder (`sfumato data build-emoji` OUT/base).")],
     out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, samples, log, model file.")],
-    steps: Annotated[int, typer.Option(min=1, help="UNet training steps.")] = 6_000,
+    steps: Annotated[int, typer.Option(min=1, help="UNet training steps.")] = 9_500,
+    cooldown: Annotated[int, typer.Option(min=0, help="Last UNet steps (at most all), over which the "
+                                                      "learning rate falls linearly to 0 (0: constant to the end).")] = 2_000,
     vae_steps: Annotated[int, typer.Option(min=1, help="VAE training steps (phase 1).")] = 1_500,
     batch: Annotated[int, typer.Option(min=1, help="Pictures per step.")] = 32,
     lr: Annotated[float, typer.Option(min=0.0, help="UNet learning rate (AdamW, after warm-up).")] = 3e-4,
@@ -50,7 +52,7 @@ def base_command(
     from sfumato.train.base.tracking import tracked_run
 
     plan = BaseTrainingPlan(
-        dataset=dataset, out=out, steps=steps, vae_steps=vae_steps, batch=batch, lr=lr, vae_crop=vae_crop or None,
+        dataset=dataset, out=out, steps=steps, cooldown=cooldown, vae_steps=vae_steps, batch=batch, lr=lr, vae_crop=vae_crop or None,
         seed=seed, resume=resume,
         sample_every=sample_every, checkpoint_every=checkpoint_every, device=device, bf16=bf16, limit=limit,
         preset="tiny" if tiny else "base",
@@ -101,6 +103,8 @@ def eval_command(
     limit: Annotated[int | None, typer.Option(min=1, help="First N pictures only (quick checks).")] = None,
     paraphrases: Annotated[Path | None, typer.Option(help="Prompt/label JSON to score (default: the shipped "
                                                       "paraphrases of base-set concepts).")] = None,
+    ceiling_style: Annotated[str, typer.Option(help="Style left out of a second judge, which then scores it: the "
+                                                    "ceiling of the concept scores ('' to skip).")] = "noto",
 ) -> None:
     """Score a model: concept top-1/top-5 on paraphrased prompts, style accuracy, diversity across seeds."""
     import json
@@ -109,5 +113,6 @@ def eval_command(
 
     extra = {"paraphrases": paraphrases} if paraphrases is not None else {}
     report = evaluate(EvalPlan(model=model, dataset=tuple(dataset), out=out, seeds=seeds, steps=steps,
-                               classifier_steps=classifier_steps, limit=limit, **extra))
+                               classifier_steps=classifier_steps, limit=limit,
+                               ceiling_style=ceiling_style or None, **extra))
     Console(highlight=False).print(json.dumps(report.summary(), indent=1))

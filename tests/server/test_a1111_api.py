@@ -54,6 +54,17 @@ def test_save_images_and_send_images_are_honoured(live_server: LiveServer) -> No
         assert client.get("/api/pictures", params={"q": "kept"}).json()["total"] == 1
 
 
+def test_a_request_without_a_size_gets_the_models_native_size(live_server: LiveServer) -> None:
+    # A1111 would draw 512 px; sfumato-tiny (like the embedded model) is a 64 px model.
+    with live_server.client() as client:
+        unsized = client.post("/sdapi/v1/txt2img", json={"prompt": "no size given", "steps": 2, "seed": 3})
+        assert unsized.status_code == 200, unsized.text
+        picture = Image.open(io.BytesIO(base64.b64decode(unsized.json()["images"][0])))
+        assert picture.size == (64, 64) and json.loads(unsized.json()["info"])["width"] == 64
+        sized = client.post("/sdapi/v1/txt2img", json={"prompt": "sized", "steps": 2, "width": 96, "height": 64})
+        assert Image.open(io.BytesIO(base64.b64decode(sized.json()["images"][0]))).size == (96, 64)
+
+
 def test_wrong_types_get_422_naming_the_field_and_unsupported_features_are_refused(live_server: LiveServer) -> None:
     with live_server.client() as client:
         wrong = client.post("/sdapi/v1/txt2img", json={"steps": "twenty", "width": 64})

@@ -164,8 +164,34 @@ def test_eval_scores_the_packaged_model(run: Path, dataset: Path, tmp_path: Path
     assert report.prompts == 2 and report.skipped == ("a kitty",)
     assert 0 <= report.concept_top1 <= report.concept_top5 <= 1 and 0 <= report.style_accuracy <= 1
     assert report.pixel_diversity > 0 and 0 <= report.judge_accuracy <= 1
+    # noto is in the set: a second judge learnt twemoji alone and was scored on the noto pictures.
+    assert report.judge_unseen_style_top1 is not None and report.judge_unseen_style_top5 is not None
+    assert 0 <= report.judge_unseen_style_top1 <= report.judge_unseen_style_top5 <= 1
+    assert (tmp_path / "eval" / "judge-without-noto.safetensors").is_file()
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["prompts"] == 2
     assert evaluate(plan) == report  # the cached judge and the seeds give the same scores again
+
+
+def test_judge_augmentation_keeps_white_borders_and_changes_each_picture_differently() -> None:
+    from sfumato.train.evaluate import _augment
+
+    white = torch.ones(6, 3, 16, 16)
+    assert torch.allclose(_augment(white, torch.Generator().manual_seed(0)), white, atol=1e-5)
+    dot = torch.ones(6, 3, 16, 16)
+    dot[:, :, 6:10, 6:10] = -1  # a black square in the middle of white pictures
+    first, again = (_augment(dot, torch.Generator().manual_seed(1)) for _ in range(2))
+    assert torch.equal(first, again)  # seeded
+    assert first.min() >= -1 and first.max() <= 1
+    assert not torch.allclose(first[0], first[1])  # each picture gets its own zoom, shift and colour
+
+
+def test_learning_rate_warms_up_holds_and_cools_down_to_the_last_step() -> None:
+    from sfumato.train.base.loop import PhaseSpec, learning_rate
+
+    spec = PhaseSpec("unet", steps=10, lr=1.0, seed=0, warmup=2, cooldown=4)
+    rates = [learning_rate(spec, step) for step in range(10)]
+    assert rates == [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25]
+    assert learning_rate(PhaseSpec("vae", steps=10, lr=1.0, seed=0, warmup=1), 9) == 1.0  # no cool-down
 
 
 def test_vae_crops_are_windows_of_the_pictures() -> None:

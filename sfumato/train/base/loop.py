@@ -25,6 +25,7 @@ class PhaseSpec:
     lr: float
     seed: int
     warmup: int = 200  # steps of linear learning-rate warm-up
+    cooldown: int = 0  # final steps over which the learning rate falls linearly towards 0
     ema_decay: float = 0.999
     checkpoint_every: int = 1000
     sample_every: int = 0  # 0: no samples until the end
@@ -55,6 +56,14 @@ def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> N
             buffer.copy_(value)
 
 
+def learning_rate(spec: PhaseSpec, step: int) -> float:
+    """The rate for 0-based `step`: linear warm-up, constant, then a linear cool-down to the last step.
+    Warm-up-stable-decay: the constant part can be extended on resume, and the cool-down sharpens the end."""
+    warm = min(1.0, (step + 1) / max(1, spec.warmup))
+    cool = min(1.0, (spec.steps - step) / spec.cooldown) if spec.cooldown else 1.0
+    return spec.lr * warm * cool
+
+
 def run_phase(spec: PhaseSpec, *, model: torch.nn.Module, loss_fn: LossFn, run: Path, resume: bool,
               on_step: StepFn | None = None, on_sample: SampleFn | None = None) -> torch.nn.Module:
     """Train `model` for `spec.steps` steps (or what is left of them); returns the EMA copy in eval mode."""
@@ -68,7 +77,7 @@ def run_phase(spec: PhaseSpec, *, model: torch.nn.Module, loss_fn: LossFn, run: 
         step = int(load_checkpoint(paths, model=model, ema=ema, optimizer=optimizer, generator=generator)["step"])
     started, resumed_from = time.perf_counter(), step
     while step < spec.steps:
-        lr = spec.lr * min(1.0, (step + 1) / max(1, spec.warmup))
+        lr = learning_rate(spec, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss = loss_fn(model, generator)
