@@ -16,7 +16,7 @@ from sfumato.prompt.dynamic import TemplateInfo, is_template, template_info, wil
 from sfumato.prompt.parse import ParsedPrompt, parse_prompt
 from sfumato.settings import Settings
 
-# Every family sfumato runs (SD 1.x/2.x, SDXL, sfumato-tiny) tokenizes with the same CLIP BPE vocabulary.
+# Every family sfumato runs but the embedded model (SD 1.x/2.x, SDXL, sfumato-tiny) tokenizes with CLIP's BPE.
 CLIP_TOKENIZER: Final = Path(__file__).resolve().parent.parent / "models" / "tokenizers" / "clip"
 
 prompt_app = typer.Typer(help="Show how a prompt is parsed, scheduled and tokenized.", no_args_is_help=True)
@@ -62,9 +62,46 @@ def parse_command(
 def _template(ctx: typer.Context, text: str, given: Path | None) -> TemplateInfo | None:
     if not is_template(text):
         return None  # no home needed for a plain prompt
-    # prompt_app may run without the root callback (tests, embedding): then the environment's settings.
-    home = ctx.obj.settings.home if ctx.obj is not None else Settings().home
+    home = _settings(ctx).home
     return template_info(text, given if given is not None else wildcards_folder(home))
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    # prompt_app may run without the root callback (tests, embedding): then the environment's settings.
+    return ctx.obj.settings if ctx.obj is not None else Settings()
+
+
+def _wordpiece_window(ctx: typer.Context, model: str) -> int | None:
+    """The token window of `model` when it is the embedded model (MiniLM), else None (CLIP chunking)."""
+    from sfumato.cli.prompt_embeddings import model_entry
+    from sfumato.models.emoji_model import read_emoji_config
+    from sfumato.models.families import Family
+
+    entry = model_entry(ctx, model)
+    if entry is None or entry.family is not Family.SFUMATO_EMOJI or entry.path is None:
+        return None
+    return int(read_emoji_config(entry.path)["text_encoder"]["max_tokens"])
+
+
+def _explain_wordpiece(item: ParsedPrompt, model: str, window: int) -> None:
+    from sfumato.models.minilm import load_minilm_tokenizer
+    from sfumato.prompt.wordpiece import wordpiece_tokens
+
+    tokenizer, console = load_minilm_tokenizer(max_tokens=window), out_console()
+    removed = [f"<{a.kind}:{':'.join(a.items)}>" for a in item.adapters]
+    console.print(f"  taken out: {', '.join(removed) or 'nothing'} (model {model})", highlight=False, markup=False)
+    for index, sub in enumerate(item.sub_prompts):
+        for entry in sub.schedule:
+            tokens = wordpiece_tokens(tokenizer, entry.fragments, window)
+            words = tokenizer.convert_ids_to_tokens(list(tokens.ids[1:-1]))
+            shown = " ".join(w + (f"@{x:.3g}" if x != 1.0 else "") for w, x in zip(words, tokens.weights[1:-1]))
+            console.print(f"  sub-prompt {index + 1}, up to step {entry.end_at_step}: {len(words) + len(tokens.cut)} "
+                          f"tokens; MiniLM reads {window - 2} in one window", highlight=False, markup=False)
+            console.print(f"    read: {shown}", highlight=False, markup=False)
+            if tokens.cut:
+                cut = " ".join(tokenizer.convert_ids_to_tokens(list(tokens.cut)))
+                console.print(f"    warning: {len(tokens.cut)} tokens past the window are not read: {cut}",
+                              highlight=False, markup=False, style="yellow")
 
 
 def _print_template(info: TemplateInfo | None) -> None:
@@ -94,15 +131,25 @@ def _print_parsed(item: ParsedPrompt) -> None:
 def explain_command(
     ctx: typer.Context,
     prompt: Annotated[str, typer.Argument(help="The prompt (quoted).")],
-    model: Annotated[str, typer.Option("--model", help="Model whose tokenizer to use (all use CLIP's BPE).")]
-    = "sfumato-tiny",
+    model: Annotated[Optional[str], typer.Option("--model", help="Model whose tokenizer to use (default: the "
+                                                             "default model).")] = None,
     steps: StepsOption = 20,
     syntax: SyntaxOption = "auto",
     wildcards: WildcardsOption = None,
 ) -> None:
-    """Tokens per 75-token chunk with their weights, the schedule, what the parser took out, and embeddings used."""
+    """Tokens per 75-token chunk with their weights, the schedule, what the parser took out, and embeddings used.
+
+    For the embedded model (MiniLM): its WordPiece tokens in its one fixed window, and the words the window cuts.
+    """
     info = _template(ctx, prompt, wildcards)
     item = parse_prompt(info.first if info else prompt, steps=steps, syntax=_syntax(syntax))
+    model = model or _settings(ctx).default_model
+    window = _wordpiece_window(ctx, model)
+    if window is not None:
+        _print_template(info)
+        _print_parsed(item)
+        _explain_wordpiece(item, model, window)
+        return
     tokenizer = load_tokenizer(CLIP_TOKENIZER)
     lookup, infos = embedding_lookup(ctx, tokenizer)
     used: set[str] = set()

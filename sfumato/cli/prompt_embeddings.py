@@ -9,7 +9,7 @@ import typer
 from sfumato.errors import SfumatoError
 from sfumato.models.embedding_files import EmbeddingInfo, describe, scan_embeddings
 from sfumato.models.hashing import HashCache
-from sfumato.models.library import ModelKind, ModelLibrary
+from sfumato.models.library import ModelEntry, ModelKind, ModelLibrary
 from sfumato.prompt.chunks import PromptChunk
 from sfumato.prompt.embedding_words import EmbeddingLookup, EmbeddingWord
 from sfumato.settings import Settings
@@ -19,6 +19,14 @@ def _library(ctx: typer.Context) -> ModelLibrary:
     # Without the root callback (the sub-app run on its own), the environment's settings apply.
     settings: Settings = ctx.obj.settings if ctx.obj is not None else Settings()
     return ModelLibrary(settings.model_roots(), HashCache(settings.cache_dir / "hashes.json"))
+
+
+def model_entry(ctx: typer.Context, model: str) -> ModelEntry | None:
+    """The library's entry for `model` (headers only), or None when it has no such model."""
+    try:
+        return _library(ctx).find(model, with_hashes=False)
+    except SfumatoError:
+        return None
 
 
 def embedding_lookup(ctx: typer.Context, tokenizer: Any) -> tuple[EmbeddingLookup | None, dict[str, EmbeddingInfo]]:
@@ -55,10 +63,8 @@ def used_embeddings_lines(used: set[str], infos: dict[str, EmbeddingInfo], model
     if not used:
         found = ", ".join(sorted(infos)) or "none"
         return [f"  embeddings: none used (in the library: {found})"]
-    try:
-        family = _library(ctx).find(model, with_hashes=False).family
-    except SfumatoError:
-        family = None
+    entry = model_entry(ctx, model)
+    family = entry.family if entry is not None else None
     lines = []
     for name in sorted(used):
         info = infos[name]

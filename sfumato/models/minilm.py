@@ -35,13 +35,19 @@ def minilm_folder() -> Path:
     return folder
 
 
+def load_minilm_tokenizer(*, max_tokens: int) -> Any:
+    """MiniLM's WordPiece tokenizer alone (no weights), padding to `max_tokens`."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(minilm_folder()), model_max_length=max_tokens, local_files_only=True)
+
+
 def load_minilm(*, max_tokens: int) -> tuple[Any, Any]:
     """(text encoder, tokenizer): a frozen BertModel in eval mode and its tokenizer padding to `max_tokens`."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
-    folder = minilm_folder()
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), model_max_length=max_tokens, local_files_only=True)
-    encoder = AutoModel.from_pretrained(str(folder), local_files_only=True)
+    tokenizer = load_minilm_tokenizer(max_tokens=max_tokens)
+    encoder = AutoModel.from_pretrained(str(minilm_folder()), local_files_only=True)
     # StableDiffusionPipeline.encode_prompt passes the attention mask only where the config asks for it.
     encoder.config.use_attention_mask = True
     encoder.eval().requires_grad_(False)

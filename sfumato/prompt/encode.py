@@ -17,6 +17,7 @@ from sfumato.prompt.chunks import PromptChunk, chunk_fragments
 from sfumato.prompt.embedding_words import EmbeddingLookup, TextualInversions
 from sfumato.prompt.inversion import inserted_vectors
 from sfumato.prompt.parse import ParsedPrompt
+from sfumato.prompt.wordpiece import wordpiece_tokens
 
 
 @dataclass(frozen=True)
@@ -146,28 +147,18 @@ def encode_fragments(components: PromptComponents, fragments: tuple[tuple[str, f
 
 
 def _encode_wordpiece(slot: EncoderSlot, fragments: tuple[tuple[str, float], ...]) -> torch.Tensor:
-    """(1, max_tokens, hidden) for a BERT encoder: [CLS] tokens [SEP] [PAD]..., with the attention mask.
-
-    Unweighted text is tokenized whole, exactly as the embedded model saw its captions in training;
-    weighted fragments are tokenized one by one so each token knows its weight.
-    """
+    """(1, max_tokens, hidden) for a BERT encoder: [CLS] tokens [SEP] [PAD]..., with the attention mask, as the
+    embedded model saw its captions in training (prompt/wordpiece.py); weighted tokens get A1111's emphasis."""
     tokenizer, length = slot.tokenizer, slot.tokenizer.model_max_length
-    text = "".join(fragment for fragment, _ in fragments)
-    if all(weight == 1.0 for _, weight in fragments):
-        tokens = tokenizer([text], padding="max_length", max_length=length, truncation=True, return_tensors="pt")
-        ids, mask = tokens.input_ids, tokens.attention_mask
-        return slot.model(ids.to(slot.model.device), attention_mask=mask.to(slot.model.device))[0]
-    ids, weights = [tokenizer.cls_token_id], [1.0]
-    for fragment, weight in fragments:
-        piece = tokenizer(fragment, add_special_tokens=False).input_ids
-        ids, weights = ids + piece, weights + [weight] * len(piece)
-    ids, weights = ids[:length - 1] + [tokenizer.sep_token_id], weights[:length - 1] + [1.0]
-    padding = length - len(ids)
+    tokens = wordpiece_tokens(tokenizer, fragments, length)
+    padding = length - len(tokens.ids)
     device = slot.model.device
-    id_tensor = torch.tensor([ids + [tokenizer.pad_token_id] * padding], device=device)
-    mask = torch.tensor([[1] * len(ids) + [0] * padding], device=device)
-    states = slot.model(id_tensor, attention_mask=mask)[0]
-    return emphasize(states, torch.tensor(weights + [1.0] * padding, dtype=states.dtype, device=device))
+    ids = torch.tensor([[*tokens.ids, *[tokenizer.pad_token_id] * padding]], device=device)
+    mask = torch.tensor([[1] * len(tokens.ids) + [0] * padding], device=device)
+    states = slot.model(ids, attention_mask=mask)[0]
+    if not tokens.weighted:
+        return states
+    return emphasize(states, torch.tensor([*tokens.weights, *[1.0] * padding], dtype=states.dtype, device=device))
 
 
 def zeros_like(conditioning: Conditioning) -> Conditioning:
