@@ -44,6 +44,7 @@ class SavedPicture:
     path: Path
     recipe: Recipe
     picture_id: str | None  # None when written outside the library (--out)
+    warnings: tuple[str, ...] = ()  # the engine's notes on the picture (also in its file's metadata)
 
 
 @dataclass(frozen=True)
@@ -150,11 +151,11 @@ class Studio:
     def save(self, picture: Picture, *, collection: str = "unsorted", out_dir: Path | None = None) -> SavedPicture:
         if out_dir is None:
             record = self.catalog.add(picture, collection=collection)
-            return SavedPicture(record.absolute_path(self.catalog.root), picture.recipe, record.id)
+            return SavedPicture(record.absolute_path(self.catalog.root), picture.recipe, record.id, picture.warnings)
         out_dir.mkdir(parents=True, exist_ok=True)
         path = write_picture(next_free_name(out_dir, picture.recipe.seed), picture,
                              sidecar=self.settings.write_sidecar)
-        return SavedPicture(path, picture.recipe, None)
+        return SavedPicture(path, picture.recipe, None, picture.warnings)
 
     def again(self, path: Path, *, device: str | None = None) -> AgainReport:
         """Make a picture again from its own metadata and compare the pixels."""

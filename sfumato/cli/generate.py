@@ -169,6 +169,8 @@ def generate_command(
         with step_progress(recipe) as on_progress:
             pictures = studio.generate(recipe, collection=collection, out_dir=out, on_progress=on_progress)
         saved.extend(pictures)
+        for warning in dict.fromkeys(w for picture in pictures for w in picture.warnings):
+            err_console().print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True, emoji=False)
         if not as_json:
             for picture in pictures:
                 console.print(str(picture.path))

@@ -13,6 +13,7 @@ import torch
 
 from sfumato.errors import RecipeError
 from sfumato.prompt.chunks import chunk_fragments
+from sfumato.prompt.wordpiece import wordpiece_tokens
 from sfumato.prompt.compel_encode import encode_compel
 from sfumato.prompt.compel_syntax import SyntaxChoice
 from sfumato.prompt.embedding_words import EmbeddingLookup, TextualInversions
@@ -69,6 +70,7 @@ class ConditioningSchedule:
     empty: Conditioning  # the empty prompt, whose 77-token chunk pads the shorter side
     parsed: ParsedPrompt
     parsed_negative: ParsedPrompt
+    window_warnings: tuple[str, ...] = ()  # text a fixed-window encoder (MiniLM) cannot read
 
     @property
     def adapters(self) -> tuple[AdapterTag, ...]:
@@ -76,7 +78,8 @@ class ConditioningSchedule:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return self.parsed.warnings + tuple(f"negative prompt: {w}" for w in self.parsed_negative.warnings)
+        return (self.parsed.warnings + tuple(f"negative prompt: {w}" for w in self.parsed_negative.warnings)
+                + self.window_warnings)
 
     @property
     def embeddings(self) -> frozenset[str]:
@@ -139,7 +142,25 @@ def build_conditioning_schedule(components: PromptComponents | Any, prompt: str,
                 1.0, (ScheduledConditioning(steps, _compel(components, parsed_negative, clip_skip)),))
         else:
             negative_schedule = _sub_schedule(components, parsed_negative, 0, clip_skip, cache)
-    return ConditioningSchedule(positive, negative_schedule, empty, parsed, parsed_negative)
+    return ConditioningSchedule(positive, negative_schedule, empty, parsed, parsed_negative,
+                                _window_warnings(components, parsed, parsed_negative))
+
+
+def _window_warnings(components: PromptComponents, *parsed: ParsedPrompt) -> tuple[str, ...]:
+    """MiniLM reads one fixed window (CLIP models chunk instead): name the words it cuts, once per text."""
+    if not components.wordpiece:
+        return ()
+    tokenizer = components.encoders[0].tokenizer
+    warnings: dict[str, None] = {}
+    for item, field in zip(parsed, ("prompt", "negative prompt"), strict=True):
+        for sub in item.sub_prompts:
+            for entry in sub.schedule:
+                cut = wordpiece_tokens(tokenizer, entry.fragments, tokenizer.model_max_length).cut
+                if cut:
+                    words = tokenizer.convert_tokens_to_string(tokenizer.convert_ids_to_tokens(list(cut)))
+                    warnings[f"{field}: this model reads {tokenizer.model_max_length - 2} tokens; "
+                             f"{len(cut)} more are not read: {words!r}"] = None
+    return tuple(warnings)
 
 
 def _sub_schedule(components: PromptComponents, parsed: ParsedPrompt, index: int, clip_skip: int,

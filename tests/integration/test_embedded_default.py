@@ -112,6 +112,17 @@ def test_cli_generate_without_a_model_uses_it_and_again_matches(home: Path,
     assert "pixels match" in capsys.readouterr().out
 
 
+def test_a_prompt_longer_than_minilms_window_draws_and_names_the_unread_words(
+        studio: Studio, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    long_prompt = "a cat face, 3d style, " + ", ".join(f"detail{n}" for n in range(12)) + ", golden crown"
+    picture = _draw(studio, long_prompt, steps=2)
+    assert any("not read" in w and "golden crown" in w for w in picture.warnings)
+    assert main(["generate", long_prompt, "--seed", "1", "--steps", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: prompt: this model reads 30 tokens" in captured.err and "golden crown" in captured.err
+    assert captured.out.strip().endswith(".png")
+
+
 def test_a1111_api_reports_and_uses_it(tmp_path: Path) -> None:
     with TestClient(create_app(Settings(home=tmp_path))) as client:
         options = client.get("/sdapi/v1/options").json()

@@ -47,3 +47,12 @@ def test_clip_skip_and_compel_are_refused(pipe: SimpleNamespace) -> None:
         build_conditioning_schedule(pipe, "a cat", "", 10, clip_skip=2)
     with pytest.raises(RecipeError, match="Compel syntax needs a CLIP"):
         build_conditioning_schedule(pipe, "a cat++", "", 10)
+
+
+def test_words_past_the_window_are_named_in_a_warning(pipe: SimpleNamespace) -> None:
+    assert build_conditioning_schedule(pipe, "a cat face, twemoji style", "", 10).warnings == ()
+    long_prompt = "a cat face, " + ", ".join(f"extra{n}" for n in range(15)) + ", sparkling unicorn"
+    (warning,) = build_conditioning_schedule(pipe, long_prompt, "", 10).warnings
+    assert warning.startswith("prompt: this model reads 30 tokens;") and "sparkling unicorn" in warning
+    (negative,) = build_conditioning_schedule(pipe, "a cat", long_prompt, 10).warnings
+    assert negative.startswith("negative prompt:")
