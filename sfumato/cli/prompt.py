@@ -83,13 +83,11 @@ def _wordpiece_window(ctx: typer.Context, model: str) -> int | None:
     return int(read_emoji_config(entry.path)["text_encoder"]["max_tokens"])
 
 
-def _explain_wordpiece(item: ParsedPrompt, model: str, window: int) -> None:
+def _explain_wordpiece(item: ParsedPrompt, window: int) -> None:
     from sfumato.models.minilm import load_minilm_tokenizer
     from sfumato.prompt.wordpiece import wordpiece_tokens
 
     tokenizer, console = load_minilm_tokenizer(max_tokens=window), out_console()
-    removed = [f"<{a.kind}:{':'.join(a.items)}>" for a in item.adapters]
-    console.print(f"  taken out: {', '.join(removed) or 'nothing'} (model {model})", highlight=False, markup=False)
     for index, sub in enumerate(item.sub_prompts):
         for entry in sub.schedule:
             tokens = wordpiece_tokens(tokenizer, entry.fragments, window)
@@ -144,20 +142,23 @@ def explain_command(
     info = _template(ctx, prompt, wildcards)
     item = parse_prompt(info.first if info else prompt, steps=steps, syntax=_syntax(syntax))
     model = model or _settings(ctx).default_model
+    _print_template(info)
+    _print_parsed(item)
+    removed = [f"<{a.kind}:{':'.join(a.items)}>" for a in item.adapters]
+    out_console().print(f"  taken out: {', '.join(removed) or 'nothing'} (model {model})", highlight=False,
+                        markup=False)
     window = _wordpiece_window(ctx, model)
     if window is not None:
-        _print_template(info)
-        _print_parsed(item)
-        _explain_wordpiece(item, model, window)
-        return
+        _explain_wordpiece(item, window)
+    else:
+        _explain_clip(ctx, item, model)
+
+
+def _explain_clip(ctx: typer.Context, item: ParsedPrompt, model: str) -> None:
     tokenizer = load_tokenizer(CLIP_TOKENIZER)
     lookup, infos = embedding_lookup(ctx, tokenizer)
     used: set[str] = set()
     console = out_console()
-    _print_template(info)
-    _print_parsed(item)
-    removed = [f"<{a.kind}:{':'.join(a.items)}>" for a in item.adapters]
-    console.print(f"  taken out: {', '.join(removed) or 'nothing'} (model {model})", highlight=False, markup=False)
     for index, sub in enumerate(item.sub_prompts):
         for entry in sub.schedule:
             chunks, count = chunk_fragments(entry.fragments, tokenizer, lookup if item.syntax == "a1111" else None)

@@ -125,7 +125,8 @@ def run_with_progress(context: CliContext, plan: Any, entry: Any, *, label: str,
             progress.update(task, completed=report.step, loss=f"{report.loss:.4f}", rate=f"{rate:.2f}")
 
         hooks = Hooks(on_step=on_step, should_stop=stop.is_set, on_status=console.print,
-                      on_samples=sample_saver(context, plan, sampler, adapter=adapter, collection=collection, model=model),
+                      on_samples=sample_saver(context, plan, sampler, adapter=adapter, collection=collection,
+                                              model=model),
                       sample_scheduler=lambda config: make_scheduler(sampler, "Automatic", dict(config)))
         return train(load_base(entry), hooks)
 

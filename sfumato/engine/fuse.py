@@ -19,9 +19,6 @@ from sfumato.models.library import ModelKind, ModelLibrary
 from sfumato.models.model_file import save_model
 from sfumato.recipe import AdapterRef, recipe_from
 
-# What went into a fused model (base, its sha256, each LoRA with weight and hash): save_model's "fused" record.
-FUSED_METADATA_KEY = "sfumato_fused"
-
 
 def fuse_loras(library: ModelLibrary, model: str, loras: Sequence[tuple[str, float]], *, name: str) -> Path:
     """Write `model` with `loras` (name, weight) fused in as `<checkpoints>/<name>.safetensors`; returns its path.
@@ -44,6 +41,7 @@ def fuse_loras(library: ModelLibrary, model: str, loras: Sequence[tuple[str, flo
     pipe.fuse_lora(adapter_names=[f.adapter_name for f in files],
                    **({"components": components} if components else {}))
     pipe.unload_lora_weights()  # the LoRA layers go; the fused base weights stay
+    # What went into the fused model; save_model stores it as the file's `sfumato_fused` metadata.
     record = {
         "base": entry.name, "base_sha256": entry.hashes.sha256 if entry.hashes else None,
         "loras": [{"name": f.name, "weight": f.weight, "file": f.path.name} for f in files],

@@ -13,7 +13,6 @@ import torch
 
 from sfumato.errors import RecipeError
 from sfumato.prompt.chunks import chunk_fragments
-from sfumato.prompt.wordpiece import wordpiece_tokens
 from sfumato.prompt.compel_encode import encode_compel
 from sfumato.prompt.compel_syntax import SyntaxChoice
 from sfumato.prompt.embedding_words import EmbeddingLookup, TextualInversions
@@ -28,6 +27,7 @@ from sfumato.prompt.encode import (
 )
 from sfumato.prompt.errors import PromptError
 from sfumato.prompt.parse import AdapterTag, ParsedPrompt, parse_prompt
+from sfumato.prompt.wordpiece import wordpiece_tokens
 
 # InvokeAI / Compel prompts name an embedding explicitly as <name>; A1111 prompts use the bare word.
 _COMPEL_EMBEDDING: Final = re.compile(r"<([\w.\-]+)>")

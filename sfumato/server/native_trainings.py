@@ -41,7 +41,8 @@ class Training(BaseModel):
             return datetime.fromtimestamp(seconds, tz=UTC)
 
         return cls(name=run.name, kind=run.kind, state=run.state, step=run.step, steps=run.steps,
-                   last_loss=run.last_loss, eta_s=run.eta_s, output=run.output, updated_at=when(run.updated_at), phase=run.phase,
+                   last_loss=run.last_loss, eta_s=run.eta_s, output=run.output, updated_at=when(run.updated_at),
+                   phase=run.phase,
                    started_at=None if run.started_at is None else when(run.started_at))
 
 

@@ -31,8 +31,9 @@ def base_command(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder (`sfumato data build-emoji` OUT/base).")],
     out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, samples, log, model file.")],
     steps: Annotated[int, typer.Option(min=1, help="UNet training steps.")] = 9_500,
-    cooldown: Annotated[int, typer.Option(min=0, help="Last UNet steps (at most all), over which the "
-                                                      "learning rate falls linearly to 0 (0: constant to the end).")] = 2_000,
+    cooldown: Annotated[int, typer.Option(min=0, help="Last UNet steps (at most all), over which the learning "
+                                                      "rate falls linearly to 0 (0: constant to the end).")]
+    = 2_000,
     vae_steps: Annotated[int, typer.Option(min=1, help="VAE training steps (phase 1).")] = 1_500,
     batch: Annotated[int, typer.Option(min=1, help="Pictures per step.")] = 32,
     lr: Annotated[float, typer.Option(min=0.0, help="UNet learning rate (AdamW, after warm-up).")] = 3e-4,
@@ -52,7 +53,8 @@ def base_command(
     from sfumato.train.base.tracking import tracked_run
 
     plan = BaseTrainingPlan(
-        dataset=dataset, out=out, steps=steps, cooldown=cooldown, vae_steps=vae_steps, batch=batch, lr=lr, vae_crop=vae_crop or None,
+        dataset=dataset, out=out, steps=steps, cooldown=cooldown, vae_steps=vae_steps, batch=batch, lr=lr,
+        vae_crop=vae_crop or None,
         seed=seed, resume=resume,
         sample_every=sample_every, checkpoint_every=checkpoint_every, device=device, bf16=bf16, limit=limit,
         preset="tiny" if tiny else "base",

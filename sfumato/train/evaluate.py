@@ -155,12 +155,7 @@ def _unseen_style_scores(plan: EvalPlan, examples: list[Example], labels: list[s
     if not unseen or not seen:
         return None
     judge = _judge(plan, seen, labels, styles, name=f"judge-without-{plan.ceiling_style}")
-    pixels = load_pixels(unseen, JUDGE_SIZE)
-    with torch.inference_mode():
-        logits = torch.cat([judge(to_model_range(pixels[s:s + 512]))[0] for s in range(0, len(pixels), 512)])
-    truth = torch.tensor([labels.index(e.label) for e in unseen])
-    best = logits.topk(min(5, len(labels)), dim=1).indices
-    return float((best[:, 0] == truth).float().mean()), float((best == truth[:, None]).any(dim=1).float().mean())
+    return _real_picture_scores(judge, unseen, labels)
 
 
 def _generate(pipe: Any, prompt: str, plan: EvalPlan) -> torch.Tensor:
@@ -182,12 +177,14 @@ def _diversity(features: torch.Tensor, pixels: torch.Tensor) -> tuple[float, flo
     return feature, pixel
 
 
-def _judge_accuracy(judge: Judge, examples: list[Example], labels: list[str]) -> float:
+def _real_picture_scores(judge: Judge, examples: list[Example], labels: list[str]) -> tuple[float, float]:
+    """(top-1, top-5) concept accuracy of `judge` on the real pictures of `examples`."""
     pixels = load_pixels(examples, JUDGE_SIZE)
     with torch.inference_mode():
         logits = torch.cat([judge(to_model_range(pixels[s:s + 512]))[0] for s in range(0, len(pixels), 512)])
     truth = torch.tensor([labels.index(e.label) for e in examples])
-    return float((logits.argmax(1) == truth).float().mean())
+    best = logits.topk(min(5, len(labels)), dim=1).indices
+    return float((best[:, 0] == truth).float().mean()), float((best == truth[:, None]).any(dim=1).float().mean())
 
 
 def _concept_scores(pipe: Any, judge: Judge, usable: list[dict[str, str]], labels: list[str],
@@ -248,7 +245,7 @@ def evaluate(plan: EvalPlan) -> EvalReport:
         style_accuracy=sum(by_style.values()) / len(by_style) if by_style else float("nan"),
         style_accuracy_by_style=by_style,
         feature_diversity=feature, pixel_diversity=pixel,
-        judge_accuracy=_judge_accuracy(judge, examples, labels),
+        judge_accuracy=_real_picture_scores(judge, examples, labels)[0],
         judge_unseen_style_top1=None if ceiling is None else ceiling[0],
         judge_unseen_style_top5=None if ceiling is None else ceiling[1],
         prompts=len(usable),
