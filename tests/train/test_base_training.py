@@ -64,6 +64,21 @@ def run(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_a_resume_with_more_steps_records_the_plan_it_follows(dataset: Path, run: Path, tmp_path: Path) -> None:
+    from sfumato.train.runs import describe_base
+
+    out = tmp_path / "extended"
+    shutil.copytree(run, out)
+    train_base(_plan(dataset, out, steps=STEPS + 2, cooldown=2, resume=True))
+    plan = json.loads((out / "run.json").read_text())["plan"]
+    assert (plan["steps"], plan["cooldown"]) == (STEPS + 2, 2)
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["phase"] == "unet"][-2:] == [STEPS + 1, STEPS + 2]
+    assert rows[-1]["lr"] < rows[-2]["lr"]  # the cool-down's last two steps
+    status = describe_base(out)
+    assert (status.phase, status.step, status.steps, status.state) == ("unet", STEPS + 2, STEPS + 2, "finished")
+
+
 def test_run_writes_log_samples_plot_and_model(run: Path) -> None:
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [(r["phase"], r["step"]) for r in rows] == [("vae", 1), ("vae", 2)] + [("unet", s) for s in range(1, 5)]

@@ -77,6 +77,10 @@ def _prepare_run(plan: BaseTrainingPlan) -> tuple[EmojiModelConfig, dict[str, An
             if saved["plan"][key] != current[key]:
                 raise BadInput(f"--resume: {key} must stay {saved['plan'][key]!r} to continue this run, "
                                f"got {current[key]!r}")
+        # The rest (steps, cool-down, rates, intervals) may change on resume: run.json records the plan now
+        # followed, so `train status` counts towards the resumed run's steps.
+        saved = {**saved, "plan": current}
+        _write_run(plan.out, saved)
         return config_from_json(saved["config"]), saved
     if plan.out.exists() and any(plan.out.iterdir()):
         raise BadInput(f"--out: {str(plan.out)!r} is not empty and holds no training run")
